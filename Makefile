@@ -1,0 +1,63 @@
+# afnio — the two commands of the README: `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.afnio-installed
+NOTEBOOK_DIR := notebooks
+LAB_PORT ?= 8888
+
+.PHONY: lab test env js lint typecheck pytest jstest browser-deps bench clean help
+
+help:
+	@echo "make lab    - set up everything and open JupyterLab on notebooks/"
+	@echo "make test   - set up everything and run every test (Python, JS, notebooks, browser)"
+	@echo "make bench  - run the benchmarks (after make test)"
+
+# -- environment -------------------------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
+	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+	@touch $@
+
+js: node_modules/.package-lock.json
+	npm run build
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@
+
+env: js $(STAMP)
+
+# -- tests -------------------------------------------------------------------------------------
+lint: env
+	$(BIN)/ruff check afnio afnio_widgets tests benchmarks
+	$(BIN)/ruff format --check afnio afnio_widgets tests benchmarks
+
+typecheck: env
+	$(BIN)/mypy
+	npm run typecheck
+
+jstest: env
+	npm test
+
+browser-deps:
+	@bash scripts/ensure-chromium.sh
+
+pytest: env browser-deps
+	$(BIN)/pytest
+
+test: lint typecheck jstest pytest
+
+# -- lab ---------------------------------------------------------------------------------------
+lab: env
+	@bash scripts/lab.sh $(LAB_PORT) $(NOTEBOOK_DIR)
+
+bench: env
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules afnio_widgets/static .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,544 @@
+"""The :class:`Variable`: text, numbers, or batches of them, tracked by autodiff."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from afnio.autodiff.graph import Node, RemovableHandle
+
+__all__ = ["JAGGED", "Variable", "is_scalar_variable", "is_variable"]
+
+Scalar = Union[str, int, float, bool]
+Data = Union[Scalar, None, list]
+
+
+class _JaggedDim:
+    """Marker used by :attr:`Variable.shape` for a dimension whose length varies between items."""
+
+    _instance: _JaggedDim | None = None
+
+    def __new__(cls) -> _JaggedDim:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "j"
+
+    def __reduce__(self) -> str:
+        return "JAGGED"
+
+
+JAGGED = _JaggedDim()
+"""The singleton that stands for a jagged (non-rectangular) dimension in :attr:`Variable.shape`."""
+
+_grad_fn_assignment = threading.local()
+
+
+@contextmanager
+def _allow_grad_fn_assignment() -> Iterator[None]:
+    """Lets the autodiff machinery (and only it) set ``Variable.grad_fn`` in this thread."""
+    previous = getattr(_grad_fn_assignment, "allowed", False)
+    _grad_fn_assignment.allowed = True
+    try:
+        yield
+    finally:
+        _grad_fn_assignment.allowed = previous
+
+
+_BAD_DATA = "`data` must be a single value (str, int, float) or a list of such values."
+_MIXED_DATA = "When `data` is a list, it must be either all strings or all numbers (int, float)."
+_TUPLE_DATA = "`data` must be a `list`, not a `tuple`. Convert with `list(...)`."
+
+
+def _validate_and_normalize_data(data: Any) -> Data:
+    """Checks ``data``; returns it normalised (ints become floats in mixed numeric lists)."""
+    if data is None or isinstance(data, (str, int, float)):
+        return data
+    if isinstance(data, tuple):
+        raise TypeError(_TUPLE_DATA)
+    if not isinstance(data, list):
+        raise TypeError(f"{_BAD_DATA} Got {type(data).__name__}: {data!r:.80}.")
+    kinds: set[str] = set()
+
+    def scan(items: list) -> None:
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, list):
+                scan(item)
+            elif isinstance(item, tuple):
+                raise TypeError(_TUPLE_DATA)
+            elif isinstance(item, str):
+                kinds.add("str")
+            elif isinstance(item, float):
+                kinds.add("float")
+            elif isinstance(item, int):  # bool included
+                kinds.add("int")
+            else:
+                raise TypeError(f"{_BAD_DATA} Got an element of type {type(item).__name__}.")
+
+    scan(data)
+    if "str" in kinds and len(kinds) > 1:
+        raise TypeError(_MIXED_DATA)
+    promote = kinds == {"int", "float"}
+
+    def rebuild(items: list) -> list:
+        out: list = []
+        for item in items:
+            if isinstance(item, list):
+                out.append(rebuild(item))
+            elif promote and isinstance(item, int):
+                out.append(float(item))
+            else:
+                out.append(item)
+        return out
+
+    return rebuild(data)
+
+
+def _shape_of(data: Data) -> tuple:
+    if not isinstance(data, list):
+        return ()
+    dims: list = [len(data)]
+    level = [item for item in data]
+    while level and all(isinstance(item, list) for item in level):
+        lengths = {len(item) for item in level}
+        if len(lengths) != 1:
+            dims.append(JAGGED)
+            # Every deeper level is jagged too once one is.
+            deeper = [sub for item in level for sub in item]
+            while deeper and any(isinstance(item, list) for item in deeper):
+                dims.append(JAGGED)
+                deeper = [sub for item in deeper if isinstance(item, list) for sub in item]
+            return tuple(dims)
+        dims.append(lengths.pop())
+        level = [sub for item in level for sub in item]
+    if level and any(isinstance(item, list) for item in level):
+        dims.append(JAGGED)
+    return tuple(dims)
+
+
+def _leaves(data: Data) -> Iterator[Any]:
+    if isinstance(data, list):
+        for item in data:
+            yield from _leaves(item)
+    else:
+        yield data
+
+
+def _map_leaves(data: Data, fn: Callable[[Any], Any]) -> Data:
+    if isinstance(data, list):
+        return [_map_leaves(item, fn) for item in data]
+    return None if data is None else fn(data)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-20:]}"
+
+
+class Variable:
+    """A value tracked by afnio's autodiff: text, a number, or a (nested) list of them (a batch).
+
+    A Variable plays the role of ``torch.Tensor``. Operations on Variables that require gradients
+    record a backward graph; ``backward()`` then walks it and every leaf that requires gradients
+    receives *textual* gradients: Variables holding feedback on how it should change.
+
+    Args:
+        data: A string, a number, ``None`` (a missing sample) or a possibly nested list of them.
+            The non-``None`` items of a list must be all strings or all numbers; in a mixed list of
+            ints and floats every int becomes a float.
+        role: What the value is for ("system prompt", "answer to the user"); language models use it
+            as context when they write feedback and updates.
+        requires_grad: Whether operations on this Variable are recorded for autodiff.
+
+    Raises:
+        TypeError: If ``data`` has an unsupported type, mixes strings and numbers, or contains a
+            tuple.
+
+    Example:
+        >>> import afnio
+        >>> x = afnio.Variable("Hello", role="greeting", requires_grad=True)
+        >>> y = afnio.Variable(" world", role="subject")
+        >>> z = x + y
+        >>> z.data, z.grad_fn.name()
+        ('Hello world', 'AddBackward0')
+    """
+
+    def __init__(self, data: Any = "", role: str = "", requires_grad: bool = False) -> None:
+        if not isinstance(requires_grad, bool):
+            raise TypeError(
+                f"`requires_grad` must be a bool, but got {type(requires_grad).__name__}: "
+                f"{requires_grad!r}."
+            )
+        if role is not None and not isinstance(role, str):
+            raise TypeError(f"`role` must be a str, but got {type(role).__name__}: {role!r}.")
+        self._data: Data = _validate_and_normalize_data(data)
+        self.role = role
+        self._requires_grad = requires_grad
+        self._retain_grad = False
+        self._grad: list[Variable] = []
+        self._output_nr = 0
+        self._grad_fn: Node | None = None
+        self._hooks: dict[int, Callable[[Variable], Variable | None]] = {}
+        self.variable_id: str | None = None
+
+    # -- data ----------------------------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        """The raw value: ``str``, ``int``, ``float``, ``bool``, ``None`` or a nested list."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = _validate_and_normalize_data(value)
+
+    @property
+    def shape(self) -> tuple:
+        """NumPy-style shape of :attr:`data`.
+
+        A scalar (or ``None``) has shape ``()``; a list has its length first. Rectangular nesting
+        gives the full shape; below the first level whose lengths differ every dimension is
+        :data:`afnio.JAGGED` (shown as ``j``).
+
+        Example:
+            >>> import afnio
+            >>> afnio.Variable([[1, 2], [3, 4]]).shape
+            (2, 2)
+            >>> afnio.Variable([[1, 2], [3]]).shape
+            (2, j)
+        """
+        return _shape_of(self._data)
+
+    # -- autodiff flags ------------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        """Whether operations on this Variable are recorded so that it can receive gradients."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, mode: bool) -> None:
+        if not isinstance(mode, bool):
+            raise TypeError(
+                f"`requires_grad` must be a bool, but got {type(mode).__name__}: {mode!r}."
+            )
+        if self._grad_fn is not None and mode != self._requires_grad:
+            raise RuntimeError(
+                "You can only change `requires_grad` flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation, use "
+                "`var_no_grad = var.detach()`."
+            )
+        self._requires_grad = mode
+
+    def requires_grad_(self, mode: bool = True) -> Variable:
+        """Sets :attr:`requires_grad` in place and returns ``self``.
+
+        Raises:
+            TypeError: If ``mode`` is not a bool.
+            RuntimeError: If this is a non-leaf Variable (produced by an operation); detach it
+                first.
+        """
+        self.requires_grad = mode
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """``True`` for Variables created by the user (or not requiring grad); ``False`` for
+        Variables produced by an operation that recorded a backward node."""
+        return not self._requires_grad or self._grad_fn is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The backward :class:`~afnio.Node` that produced this Variable, or ``None``.
+
+        Only :meth:`Function.apply <afnio.autodiff.function.Function.apply>` may set it.
+        """
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, node: Node | None) -> None:
+        if not getattr(_grad_fn_assignment, "allowed", False):
+            raise AttributeError(
+                "Direct assignment to `grad_fn` is not allowed. Use Function.apply() to "
+                "construct Variables with a grad_fn."
+            )
+        if node is not None and not self._requires_grad:
+            raise RuntimeError(
+                "Cannot set `grad_fn` on a variable that does not require gradients. "
+                "Call `requires_grad_()` first."
+            )
+        self._grad_fn = node
+
+    @property
+    def output_nr(self) -> int:
+        """Index of this Variable among the outputs of the operation that produced it."""
+        return self._output_nr
+
+    @output_nr.setter
+    def output_nr(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise TypeError(
+                f"`output_nr` can only be an int greater or equal to 0, but {n!r} is of type "
+                f"{type(n).__name__}."
+            )
+        self._output_nr = n
+
+    # -- gradients -----------------------------------------------------------------------------
+    def _check_grad_access(self, verb: str) -> None:
+        if not self.is_leaf and not self._retain_grad:
+            raise RuntimeError(
+                f"Attempted to {verb} `grad` for a non-leaf Variable without `retain_grad` "
+                "enabled. Non-leaf Variables do not keep their gradients by default; call "
+                "`.retain_grad()` on it before `backward()` if you need them."
+            )
+
+    @property
+    def grad(self) -> list[Variable]:
+        """The gradients received so far: a list of Variables holding feedback.
+
+        Every backward pass *appends* one entry per path that reaches this Variable; textual
+        gradients are never summed. Clear the list (``optimizer.zero_grad()``) between steps.
+
+        Raises:
+            RuntimeError: On a non-leaf Variable that did not call :meth:`retain_grad`.
+        """
+        self._check_grad_access("access")
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: list[Variable]) -> None:
+        if not isinstance(value, list) or not all(isinstance(g, Variable) for g in value):
+            raise TypeError(
+                "`grad` expects a list of Variables for the gradient to accumulate, but got "
+                f"{type(value).__name__}: {value!r:.80}."
+            )
+        self._check_grad_access("set")
+        self._grad = value
+
+    def append_grad(self, gradient: Variable) -> None:
+        """Appends ``gradient`` to :attr:`grad` in place (the list object is kept).
+
+        Raises:
+            TypeError: If ``gradient`` is not a Variable.
+            RuntimeError: On a non-leaf Variable that did not call :meth:`retain_grad`.
+        """
+        if not isinstance(gradient, Variable):
+            raise TypeError(
+                f"`gradient` must be a Variable, but got {type(gradient).__name__}: "
+                f"{gradient!r:.80}."
+            )
+        self._check_grad_access("append to")
+        self._grad.append(gradient)
+
+    def retain_grad(self) -> None:
+        """Makes this non-leaf Variable keep the gradients it receives in :attr:`grad`.
+
+        Raises:
+            RuntimeError: On a leaf Variable (leaves always keep their gradients).
+        """
+        if self.is_leaf:
+            raise RuntimeError("Cannot call `retain_grad` on a leaf variable")
+        self._retain_grad = True
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether this non-leaf Variable keeps its gradients (see :meth:`retain_grad`)."""
+        return self._retain_grad and not self.is_leaf
+
+    def register_hook(self, hook: Callable[[Variable], Variable | None]) -> RemovableHandle:
+        """Registers ``hook(grad)``, called with every gradient this Variable receives.
+
+        The hook runs during ``backward()`` before the gradient is stored (leaves, retained
+        non-leaves) or passed on. It may return a Variable to use instead, or ``None`` to keep the
+        gradient. Like PyTorch's ``Tensor.register_hook``.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+
+        Raises:
+            RuntimeError: If this Variable does not require grad.
+            TypeError: If ``hook`` is not callable.
+
+        Example:
+            >>> import afnio
+            >>> import afnio.cognitive.functional as F
+            >>> x = afnio.Variable("draft", role="draft", requires_grad=True)
+            >>> seen = []
+            >>> handle = x.register_hook(lambda g: seen.append(g.data))
+            >>> F.sum([x]).backward(afnio.Variable("shorter", role="feedback"))
+            >>> len(seen)
+            1
+            >>> handle.remove()
+        """
+        from afnio.autodiff.graph import RemovableHandle
+
+        if not callable(hook):
+            raise TypeError(f"`hook` must be callable, but got {type(hook).__name__}.")
+        if not self._requires_grad:
+            raise RuntimeError(
+                "Cannot register a hook on a variable that doesn't require gradient."
+            )
+        return RemovableHandle(self._hooks, hook)
+
+    def backward(
+        self,
+        gradient: Variable | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Computes textual gradients of this Variable with respect to the graph leaves.
+
+        See :func:`afnio.autodiff.backward` for the full semantics.
+
+        Args:
+            gradient: The feedback on this Variable, a Variable. It can be omitted for the outputs
+                of evaluators (which produce their own feedback) and for scalar data.
+            retain_graph: Keep the graph so that backward can run through it again. Defaults to
+                ``create_graph``.
+            create_graph: Run the backward functions with grad mode enabled.
+            inputs: Leaves (Variables or gradient edges) to accumulate gradients into; others are
+                left untouched.
+
+        Raises:
+            RuntimeError: If this Variable does not require grad or has no ``grad_fn``.
+        """
+        if self.is_leaf:
+            raise RuntimeError("Variable does not require grad or does not have a grad_fn.")
+        from afnio.autodiff.engine import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # -- copies --------------------------------------------------------------------------------
+    def detach(self) -> Variable:
+        """Returns a new leaf Variable with the same data and role, outside any graph."""
+        return Variable(copy.deepcopy(self._data), role=self.role, requires_grad=False)
+
+    def copy_(self, src: Variable) -> Variable:
+        """Copies ``src``'s data, role and ``requires_grad`` into this Variable, in place.
+
+        Raises:
+            TypeError: If ``src`` is not a Variable.
+            ValueError: If the shapes of the two data differ.
+        """
+        if not isinstance(src, Variable):
+            raise TypeError(f"`src` must be a Variable, but got {type(src).__name__}.")
+        if self.shape != src.shape:
+            raise ValueError(f"Cannot copy data: shape mismatch ({self.shape} vs {src.shape}).")
+        self._data = copy.deepcopy(src._data)
+        self.role = src.role
+        if self._grad_fn is None:
+            self._requires_grad = src._requires_grad
+        return self
+
+    def is_floating_point(self) -> bool:
+        """``True`` if the data is a float, or a non-empty list whose non-``None`` items are all
+        floats."""
+        if isinstance(self._data, list):
+            leaves = [x for x in _leaves(self._data) if x is not None]
+            return bool(leaves) and all(isinstance(x, float) for x in leaves)
+        return isinstance(self._data, float)
+
+    def to(self, dtype: Callable[[Any], Any] | None = None) -> Variable:
+        """Returns a new Variable (same role and ``requires_grad``, outside the graph) with every
+        item cast by ``dtype`` (``None`` items stay ``None``); ``dtype=None`` copies.
+
+        Example:
+            >>> import afnio
+            >>> afnio.Variable([1, 2]).to(float).data
+            [1.0, 2.0]
+        """
+        if dtype is not None and not callable(dtype):
+            raise TypeError(f"`dtype` must be a type or callable, but got {dtype!r}.")
+        data = copy.deepcopy(self._data) if dtype is None else _map_leaves(self._data, dtype)
+        return Variable(data, role=self.role, requires_grad=self._requires_grad)
+
+    def __deepcopy__(self, memo: dict) -> Variable:
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only Variables created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment."
+            )
+        if id(self) in memo:
+            return memo[id(self)]
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key == "_hooks":
+                new.__dict__[key] = {}
+            else:
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        from afnio.serialization import _rebuild_variable
+
+        state = {
+            "data": self._data,
+            "role": self.role,
+            "requires_grad": self._requires_grad,
+            "grad": list(self._grad),
+            "retain_grad": self._retain_grad,
+            "output_nr": self._output_nr,
+        }
+        return (_rebuild_variable, (type(self), state))
+
+    # -- operators -----------------------------------------------------------------------------
+    def __add__(self, other: Variable) -> Variable:
+        if not isinstance(other, Variable):
+            raise TypeError("Only Variables can be added to each other.")
+        from afnio.autodiff.basic_ops import Add
+
+        return Add.apply(self, other)
+
+    def __iadd__(self, other: Variable) -> Variable:
+        if not isinstance(other, Variable):
+            raise TypeError("Only Variables can be added to each other.")
+        from afnio.autodiff.basic_ops import Add
+
+        result: Variable = Add.apply(self, other)
+        self._data = result._data
+        self.role = result.role
+        self._requires_grad = result._requires_grad
+        if result._requires_grad:
+            with _allow_grad_fn_assignment():
+                self.grad_fn = result._grad_fn
+            self._output_nr = result._output_nr
+        return self
+
+    # -- printing ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        if self._grad_fn is not None:
+            return f"Variable(data={self._data}, role={self.role}, grad_fn={self._grad_fn.name()})"
+        return f"Variable(data={self._data}, role={self.role}, requires_grad={self._requires_grad})"
+
+    def __str__(self) -> str:
+        data = self._data
+        if isinstance(data, str):
+            shown = repr(_short(data))
+        elif isinstance(data, list):
+            items = [repr(_short(x)) if isinstance(x, str) else repr(x) for x in data]
+            if len(items) > 6:
+                items = [*items[:3], "...", *items[-3:]]
+            shown = "[" + ", ".join(items) + "]"
+        else:
+            shown = repr(data)
+        if self._grad_fn is not None:
+            return f"variable({shown}, role={self.role}, grad_fn={self._grad_fn.name()})"
+        return f"variable({shown}, role={self.role}, requires_grad={self._requires_grad})"
+
+
+def is_variable(obj: Any) -> bool:
+    """Returns ``True`` if ``obj`` is an afnio :class:`Variable` (or a subclass)."""
+    return isinstance(obj, Variable)
+
+
+def is_scalar_variable(obj: Any) -> bool:
+    """Returns ``True`` for a Variable whose data is a single ``str``, ``int``, ``float`` or
+    ``bool`` (not ``None`` and not a list)."""
+    return isinstance(obj, Variable) and isinstance(obj.data, (str, int, float))

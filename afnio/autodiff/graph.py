@@ -1,0 +1,384 @@
+"""The backward graph: nodes, gradient edges, hooks, and graph events for observers."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from afnio._variable import Variable
+
+__all__ = [
+    "EVENT_KINDS",
+    "AccumulateGrad",
+    "GradientEdge",
+    "GraphEvent",
+    "Node",
+    "RemovableHandle",
+    "get_gradient_edge",
+    "register_graph_observer",
+]
+
+logger = logging.getLogger(__name__)
+
+_handle_ids = itertools.count()
+_sequence_nrs = itertools.count()
+
+
+class RemovableHandle:
+    """A handle returned by ``register_hook``-style methods; ``remove()`` unregisters the hook.
+
+    Also a context manager that removes the hook on exit.
+    """
+
+    def __init__(self, registry: dict[int, Any], hook: Any) -> None:
+        self.id = next(_handle_ids)
+        self._registry_ref = weakref.ref(registry)
+        registry[self.id] = hook
+
+    def remove(self) -> None:
+        """Unregisters the hook. Calling it again does nothing."""
+        registry = self._registry_ref()
+        if registry is not None:
+            registry.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        return f"<RemovableHandle id={self.id}>"
+
+
+class GradientEdge(NamedTuple):
+    """Where a gradient goes during backward: a backward ``node`` and one of its outputs.
+
+    ``node`` is ``None`` for an input that does not require gradients. Use
+    :func:`get_gradient_edge` to get the edge of a Variable.
+    """
+
+    node: Node | None
+    output_nr: int
+
+    def __repr__(self) -> str:
+        if self.node is None:
+            return f"(None, {self.output_nr})"
+        return f"({self.node}, {self.output_nr})"
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
+
+class Node:
+    """Base class for nodes of the backward graph.
+
+    A node stands for one operation of the forward pass and produces, during ``backward()``,
+    the gradients of that operation's inputs from the gradients of its outputs. Nodes are
+    connected through :class:`GradientEdge` tuples in :attr:`next_functions`.
+
+    Nodes are created by :meth:`afnio.autodiff.function.Function.apply` (one
+    ``<Function>Backward0`` node per call) and by leaves that require gradients
+    (one :class:`AccumulateGrad` per leaf).
+    """
+
+    _name: str | None = None
+
+    def __init__(self, next_functions: tuple[GradientEdge, ...] | None = None) -> None:
+        self._next_functions: tuple[GradientEdge, ...] = ()
+        if next_functions is not None:
+            self.next_functions = next_functions
+        self._sequence_nr = next(_sequence_nrs)
+        self._pre_hooks: dict[int, Callable[..., Any]] = {}
+        self._post_hooks: dict[int, Callable[..., Any]] = {}
+        self._calls: list[Any] = []
+        self._calls_lock = threading.Lock()
+        self.metadata: dict[str, Any] = {}
+        self.node_id: str | None = None
+
+    @property
+    def next_functions(self) -> tuple[GradientEdge, ...]:
+        """The edges to the nodes that receive this node's gradients, one per input Variable of
+        the forward operation, in argument order. Each is a ``(node, output_nr)`` pair."""
+        return self._next_functions
+
+    @next_functions.setter
+    def next_functions(self, edges: Any) -> None:
+        if not isinstance(edges, (tuple, list)):
+            raise TypeError(
+                f"`next_functions` must be a tuple of GradientEdge, got {type(edges).__name__}."
+            )
+        checked = []
+        for edge in edges:
+            if not isinstance(edge, tuple) or len(edge) != 2:
+                raise TypeError(f"Each edge must be a (node, output_nr) pair, got {edge!r}.")
+            node, output_nr = edge
+            if node is not None and not isinstance(node, Node):
+                raise TypeError(f"An edge's node must be a Node or None, got {node!r}.")
+            if isinstance(output_nr, bool) or not isinstance(output_nr, int) or output_nr < 0:
+                raise TypeError(f"An edge's output_nr must be an int >= 0, got {output_nr!r}.")
+            checked.append(GradientEdge(node, output_nr))
+        self._next_functions = tuple(checked)
+
+    def name(self) -> str:
+        """Returns the name of the backward node, e.g. ``"SumBackward0"``.
+
+        Example:
+            >>> import afnio
+            >>> import afnio.cognitive.functional as F
+            >>> a = afnio.Variable("Hello,", requires_grad=True)
+            >>> b = afnio.Variable("world!", requires_grad=True)
+            >>> c = F.sum([a, b])
+            >>> print(c.grad_fn.name())
+            SumBackward0
+        """
+        return self._name or type(self).__name__
+
+    def apply(self, *args: Any) -> Any:
+        """Computes the gradients of the inputs; implemented by subclasses."""
+        raise NotImplementedError("Subclasses should implement this method.")
+
+    @property
+    def sequence_nr(self) -> int:
+        """A number increasing with creation order; the engine uses it for deterministic order."""
+        return self._sequence_nr
+
+    @property
+    def calls(self) -> tuple[Any, ...]:
+        """The model calls this node made (forward, backward or optimizer), in call order.
+
+        Each item is an :class:`afnio.models.ModelCall` record: messages, completion arguments,
+        response, usage, cost, latency, retries, cache hit and error.
+        """
+        with self._calls_lock:
+            return tuple(self._calls)
+
+    def _record_call(self, record: Any) -> None:
+        with self._calls_lock:
+            self._calls.append(record)
+        _emit(GraphEvent("model_call", node=self, record=record))
+
+    def register_prehook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(grad_outputs) -> tuple | None``, run before this node's backward.
+
+        ``grad_outputs`` is a tuple with one gradient Variable (or ``None``) per output of the
+        forward operation. Returning a tuple replaces it.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"`hook` must be callable, but got {type(hook).__name__}.")
+        return RemovableHandle(self._pre_hooks, hook)
+
+    def register_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Registers ``hook(grad_inputs, grad_outputs) -> tuple | None``, run after backward.
+
+        ``grad_inputs`` holds one gradient (or ``None``) per edge of :attr:`next_functions`.
+        Returning a tuple of the same length replaces it.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"`hook` must be callable, but got {type(hook).__name__}.")
+        return RemovableHandle(self._post_hooks, hook)
+
+    @property
+    def input_variables(self) -> tuple[Variable, ...]:
+        """The Variables the forward operation took as inputs, aligned with
+        :attr:`next_functions` (afnio addition, for inspection tools)."""
+        return ()
+
+    @property
+    def output_variables(self) -> tuple[Variable | None, ...]:
+        """The Variables the forward operation returned, by ``output_nr`` (``None`` for outputs
+        that no longer exist). Afnio addition, for inspection tools."""
+        return ()
+
+    def __repr__(self) -> str:
+        return f"<afnio.autodiff.function.{self.name()} object at {hex(id(self))}>"
+
+    def __str__(self) -> str:
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad(Node):
+    """The node that appends incoming gradients to a leaf Variable's ``grad`` list.
+
+    There is one per leaf that requires gradients, shared by every graph that uses the leaf.
+    """
+
+    _name = "AccumulateGrad"
+
+    def __init__(self, variable: Variable) -> None:
+        super().__init__()
+        self.variable = variable
+
+    def apply(self, *grads: Variable) -> tuple[()]:
+        """Appends each gradient to the leaf's ``grad`` list."""
+        for grad in grads:
+            self.variable._grad.append(grad)
+        return ()
+
+    @property
+    def input_variables(self) -> tuple[Variable, ...]:
+        return ()
+
+    @property
+    def output_variables(self) -> tuple[Variable | None, ...]:
+        return (self.variable,)
+
+
+_accumulators: weakref.WeakKeyDictionary[Any, weakref.ref[AccumulateGrad]]
+_accumulators = weakref.WeakKeyDictionary()
+_accumulators_lock = threading.Lock()
+
+
+def _grad_accumulator(variable: Variable) -> AccumulateGrad:
+    """Returns the leaf's AccumulateGrad node, creating it on first use."""
+    with _accumulators_lock:
+        ref = _accumulators.get(variable)
+        node = ref() if ref is not None else None
+        if node is None:
+            node = AccumulateGrad(variable)
+            _accumulators[variable] = weakref.ref(node)
+        return node
+
+
+def get_gradient_edge(variable: Variable) -> GradientEdge:
+    """Returns the edge through which ``variable`` receives its gradient.
+
+    For a Variable produced by an operation it is ``(variable.grad_fn, variable.output_nr)``;
+    for a leaf that requires gradients it is ``(AccumulateGrad, 0)``. Such an edge can be passed
+    as ``inputs=`` to ``backward``.
+
+    Raises:
+        TypeError: If ``variable`` is not a Variable.
+        RuntimeError: If ``variable`` does not require gradients.
+
+    Example:
+        >>> import afnio
+        >>> from afnio.autodiff.graph import get_gradient_edge
+        >>> x = afnio.Variable("a", requires_grad=True)
+        >>> get_gradient_edge(x).node.name()
+        'AccumulateGrad'
+    """
+    from afnio._variable import Variable
+
+    if not isinstance(variable, Variable):
+        raise TypeError(f"`variable` must be a Variable, but got {type(variable).__name__}.")
+    if variable.grad_fn is not None:
+        return GradientEdge(variable.grad_fn, variable.output_nr)
+    if variable.requires_grad:
+        return GradientEdge(_grad_accumulator(variable), 0)
+    raise RuntimeError(
+        "It is not possible to get the gradient edge for a Variable that does not require "
+        "gradients."
+    )
+
+
+# -- graph events ---------------------------------------------------------------------------------
+
+EVENT_KINDS = (
+    "node_created",
+    "op_without_grad",
+    "backward_started",
+    "node_started",
+    "node_finished",
+    "gradient_accumulated",
+    "backward_finished",
+    "model_call",
+)
+
+
+@dataclass(frozen=True)
+class GraphEvent:
+    """Something that happened to the graph, delivered to observers.
+
+    Attributes:
+        kind: One of :data:`EVENT_KINDS`:
+
+            * ``"node_created"``: an operation recorded ``node``; ``inputs``/``outputs`` hold its
+              Variables.
+            * ``"op_without_grad"``: an operation ran without recording a graph (grad mode off,
+              or no input requires grad); ``name`` is its backward name, ``inputs``/``outputs``
+              its Variables.
+            * ``"backward_started"``: ``outputs`` are the roots, ``backward_id`` identifies the
+              pass in the events that follow.
+            * ``"node_started"`` / ``"node_finished"``: the engine began/ended ``node``'s backward.
+            * ``"gradient_accumulated"``: ``gradient`` was appended to ``variable.grad``.
+            * ``"backward_finished"``: the pass ended; ``error`` is set if it failed.
+            * ``"model_call"``: ``node`` recorded a model call, ``record``.
+        node: The node concerned, if any.
+        variable: The Variable concerned, if any.
+        gradient: The gradient concerned, if any.
+        inputs: Input Variables (``node_created``, ``op_without_grad``).
+        outputs: Output Variables, or the roots of a backward pass.
+        name: The operation name (``op_without_grad``).
+        backward_id: Identifies the backward pass (backward events only).
+        error: The exception that ended a backward pass, if any.
+        record: The model-call record (``model_call``).
+    """
+
+    kind: str
+    node: Node | None = None
+    variable: Variable | None = None
+    gradient: Variable | None = None
+    inputs: tuple[Variable, ...] = ()
+    outputs: tuple[Variable, ...] = ()
+    name: str | None = None
+    backward_id: int | None = None
+    error: BaseException | None = None
+    record: Any = None
+
+
+_observers: dict[int, Callable[[GraphEvent], None]] = {}
+_observers_lock = threading.Lock()
+
+
+def register_graph_observer(observer: Callable[[GraphEvent], None]) -> RemovableHandle:
+    """Registers ``observer(event)``, called for every :class:`GraphEvent` in every thread.
+
+    This is how tools such as ``afnio_widgets`` follow the graph as it is built and as backward
+    runs. Observers are called synchronously, possibly from afnio's engine thread; keep them
+    fast. An exception raised by an observer is logged and does not stop the computation.
+
+    Returns:
+        A handle; ``remove()`` (or leaving it as a context manager) unregisters the observer.
+
+    Example:
+        >>> import afnio
+        >>> from afnio.autodiff.graph import register_graph_observer
+        >>> kinds = []
+        >>> with register_graph_observer(lambda e: kinds.append(e.kind)):
+        ...     y = afnio.Variable("a", requires_grad=True) + afnio.Variable("b")
+        >>> kinds
+        ['node_created']
+    """
+    if not callable(observer):
+        raise TypeError(f"`observer` must be callable, but got {type(observer).__name__}.")
+    with _observers_lock:
+        return RemovableHandle(_observers, observer)
+
+
+def _has_observers() -> bool:
+    return bool(_observers)
+
+
+def _emit(event: GraphEvent) -> None:
+    if not _observers:
+        return
+    with _observers_lock:
+        observers = list(_observers.values())
+    for observer in observers:
+        try:
+            observer(event)
+        except Exception:
+            logger.exception("A graph observer failed on a %r event.", event.kind)
