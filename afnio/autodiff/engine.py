@@ -353,7 +353,7 @@ class _Pass:
                 grad_outputs = tuple(replaced)
         inline = isinstance(node, BackwardFunction) and node._forward_cls._inline_backward
         if inline:
-            with recording_to(node._record_call):
+            with recording_to(node._record_call, "backward"):
                 return self._post(node, node.apply(*grad_outputs), grad_outputs)
         backward_fn = (
             node._forward_cls.backward if isinstance(node, BackwardFunction) else node.apply
@@ -363,11 +363,11 @@ class _Pass:
         return asyncio.ensure_future(self._run_in_thread(node, grad_outputs))
 
     async def _run_async(self, node: Node, grad_outputs: tuple[Any, ...]) -> Any:
-        with recording_to(node._record_call):
+        with recording_to(node._record_call, "backward"):
             return self._post(node, await node.apply(*grad_outputs), grad_outputs)
 
     async def _run_in_thread(self, node: Node, grad_outputs: tuple[Any, ...]) -> Any:
-        with recording_to(node._record_call):
+        with recording_to(node._record_call, "backward"):
             result = await asyncio.to_thread(node.apply, *grad_outputs)
         if inspect.isawaitable(result):
             result = await result

@@ -241,7 +241,7 @@ class Function:
         ctx.needs_input_grad = tuple(needs_input_grad)
         ctx._arg_layout = tuple(layout)
 
-        with no_grad(), recording_to(ctx._record_call):
+        with no_grad(), recording_to(ctx._record_call, "forward"):
             if cls.setup_context is not Function.setup_context:
                 output = cls.forward(*args, **kwargs)
                 output = _resolve(output)
