@@ -1,0 +1,884 @@
+"""A local OpenAI-compatible HTTP server for tests and offline demos.
+
+:class:`LocalServer` speaks the chat-completions and models endpoints of the OpenAI API over real
+HTTP on 127.0.0.1, so the real ``openai`` SDK (sync or async) can talk to it. Replies come from a
+deterministic script (:class:`~afnio.testing.script.ScriptedModel`); latency and faults (429, 500,
+timeouts, malformed or truncated JSON) can be injected; every request is logged.
+
+Example:
+    >>> import openai
+    >>> from afnio.testing import LocalServer, ScriptedModel
+    >>> model = ScriptedModel()
+    >>> _ = model.when(user="ping").reply("pong")
+    >>> with LocalServer(model) as server:
+    ...     client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key)
+    ...     completion = client.chat.completions.create(
+    ...         model="gpt-4o", messages=[{"role": "user", "content": "ping"}])
+    >>> completion.choices[0].message.content
+    'pong'
+    >>> server.requests[0].status
+    200
+
+Run ``python -m afnio.testing.server --help`` for the command line (see
+:mod:`afnio.testing.__main__`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import logging
+import random
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeAlias, cast
+from urllib.parse import unquote, urlsplit
+
+from afnio.testing.faults import Faults, check_fault_kind
+from afnio.testing.script import ChatRequest, Reply, ReplyLike, ScriptedModel, estimate_tokens
+
+__all__ = ["DEFAULT_MODELS", "LocalServer", "RequestRecord", "Script"]
+
+logger = logging.getLogger("afnio.testing")
+
+Script: TypeAlias = ScriptedModel | Callable[[ChatRequest], ReplyLike | None]
+"""What answers requests: a :class:`ScriptedModel`, or a callable (``None`` = built-in default)."""
+
+Latency: TypeAlias = float | tuple[float, float]
+
+DEFAULT_MODELS = ("gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini")
+"""The models listed by ``GET /v1/models``; any model name is accepted by chat completions."""
+
+_MALFORMED_CONTENT = "Sure! Here is the answer you asked for, written out in plain words."
+_MAX_BODY_BYTES = 64 * 1024 * 1024
+_POLL_SECONDS = 0.05
+
+
+@dataclass
+class RequestRecord:
+    """One request received by a :class:`LocalServer`, as it was handled.
+
+    Records are appended when a request arrives and completed before its response is sent, so
+    once a client has its answer, the record says what was sent.
+
+    Attributes:
+        index: Position in the log (0-based, in arrival order).
+        method: HTTP method.
+        path: URL path, without the query string.
+        headers: Request headers (lower-case names).
+        body: Parsed JSON body, or ``None`` (no body, or not JSON).
+        messages: The chat messages (empty for other endpoints).
+        model: The requested model, if any.
+        response_format: The ``response_format`` argument, if any.
+        attempt: How many times this exact body had been seen before (chat completions only).
+        start: :func:`time.monotonic` when the request was read.
+        end: :func:`time.monotonic` when it was answered or dropped; ``None`` while in flight.
+        status: HTTP status sent; ``None`` while in flight or when no response was sent (the
+            ``"timeout"`` and ``"disconnect"`` faults).
+        content: The assistant message content sent (after any fault corrupted it).
+        response: The JSON body sent, if any.
+        fault: The injected fault, if any.
+        latency: The delay applied before answering, in seconds.
+        error: The traceback of an exception raised by the script, if any.
+    """
+
+    index: int
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    response_format: dict[str, Any] | None = None
+    attempt: int = 0
+    start: float = 0.0
+    end: float | None = None
+    status: int | None = None
+    content: str | None = None
+    response: dict[str, Any] | None = None
+    fault: str | None = None
+    latency: float = 0.0
+    error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between ``start`` and ``end`` (``None`` while in flight)."""
+        return None if self.end is None else self.end - self.start
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def _error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def _error_type(status: int) -> str:
+    if status == 429:
+        return "requests"
+    if status >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+def _canonical(body: object) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _validate_chat(body: object) -> dict[str, Any]:
+    """The body as a dict, or :class:`_BadRequest` naming the first problem."""
+    if not isinstance(body, dict):
+        raise _BadRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _BadRequest(
+            "You must provide a model parameter.", "model", "missing_required_parameter"
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest(
+            "Missing required parameter: 'messages' (a non-empty array).",
+            "messages",
+            "missing_required_parameter",
+        )
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise _BadRequest(
+                f"Invalid value for 'messages[{index}]': expected an object with a 'role'.",
+                f"messages[{index}]",
+                "invalid_value",
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            raise _BadRequest(
+                f"Invalid type for 'messages[{index}].content': expected a string or an array "
+                f"of content parts, got {type(content).__name__}.",
+                f"messages[{index}].content",
+                "invalid_type",
+            )
+    if body.get("stream"):
+        raise _BadRequest(
+            "Streaming is not supported by the local test server; call without stream=True.",
+            "stream",
+            "unsupported_value",
+        )
+    n = body.get("n", 1)
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise _BadRequest(f"Invalid value for 'n': expected an integer >= 1, got {n!r}.", "n")
+    if isinstance(n, int) and n > 1:
+        raise _BadRequest(
+            f"The local test server answers with one choice only (n=1), got n={n}.",
+            "n",
+            "unsupported_value",
+        )
+    response_format = body.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind not in ("text", "json_object", "json_schema"):
+            raise _BadRequest(
+                "Invalid value for 'response_format.type': expected 'text', 'json_object' or "
+                f"'json_schema', got {kind!r}.",
+                "response_format.type",
+                "invalid_value",
+            )
+        assert isinstance(response_format, dict)
+        json_schema = response_format.get("json_schema")
+        if kind == "json_schema" and (
+            not isinstance(json_schema, dict) or not isinstance(json_schema.get("name"), str)
+        ):
+            raise _BadRequest(
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                "response_format.json_schema.name",
+                "missing_required_parameter",
+            )
+    return body
+
+
+def _truncate_json(text: str) -> str:
+    """``text`` cut in half, shortened further if the half still parses as JSON."""
+    cut = text[: len(text) // 2]
+    while cut:
+        try:
+            json.loads(cut)
+        except ValueError:
+            return cut
+        cut = cut[:-1]
+    return cut
+
+
+class LocalServer:
+    """A local OpenAI-compatible server answering from a deterministic script.
+
+    Serves ``POST /v1/chat/completions`` (non-streaming, one choice), ``GET /v1/models`` and
+    ``GET /v1/models/{id}`` on a background thread, one thread per connection, so many requests
+    can be in flight at once. Any API key is accepted.
+
+    Args:
+        script: A :class:`ScriptedModel`, or a callable ``request -> str | dict | list | Reply |
+            None`` (``None`` falls back to the built-in default). ``None`` makes an empty
+            :class:`ScriptedModel`.
+        latency: Seconds to wait before answering each chat completion: a number, or a
+            ``(low, high)`` range from which a delay is drawn by an RNG seeded with the request
+            body (so the same request always waits the same time). A :class:`Reply` or rule can
+            override it.
+        faults: Random, reproducible fault injection; ``None`` for none.
+        host: Interface to bind.
+        port: Port to bind; 0 picks a free one.
+        models: Model ids listed by ``GET /v1/models``.
+
+    Attributes:
+        api_key: A dummy key to give clients (any key is accepted).
+        latency: As given; may be changed while running.
+        faults: As given; may be changed while running.
+
+    Example:
+        >>> server = LocalServer(latency=(0.0, 0.01)).start()
+        >>> server.base_url.startswith("http://127.0.0.1:")
+        True
+        >>> server.stop()
+    """
+
+    api_key: str = "sk-local-test"
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        latency: Latency = 0.0,
+        faults: Faults | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: Sequence[str] = DEFAULT_MODELS,
+    ) -> None:
+        self.script = script
+        self.latency = latency
+        self.faults = faults
+        self.host = host
+        self.models = tuple(models)
+        self._requested_port = port
+        self._port: int | None = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._log: list[RequestRecord] = []
+        self._attempts: dict[str, int] = {}
+        self._injections: deque[list[Any]] = deque()
+        self._connections: set[socket.socket] = set()
+        self._in_flight = 0
+        self._max_in_flight = 0
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def script(self) -> ScriptedModel:
+        """The :class:`ScriptedModel` answering requests; add rules with ``script.when(...)``.
+
+        A plain callable given as script becomes the default of a new :class:`ScriptedModel`.
+        """
+        return self._script
+
+    @script.setter
+    def script(self, script: Script | None) -> None:
+        if script is None:
+            self._script = ScriptedModel()
+        elif isinstance(script, ScriptedModel):
+            self._script = script
+        elif callable(script):
+            self._script = ScriptedModel(default=script)
+        else:
+            raise TypeError(
+                f"script must be a ScriptedModel or a callable taking a ChatRequest, got {script!r}"
+            )
+
+    @property
+    def latency(self) -> Latency:
+        """The latency setting (see the class docstring)."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, latency: Latency) -> None:
+        if isinstance(latency, tuple):
+            low, high = latency
+            if not 0 <= low <= high:
+                raise ValueError(f"latency range must satisfy 0 <= low <= high, got {latency!r}")
+            self._latency: Latency = (float(low), float(high))
+        elif not latency >= 0:
+            raise ValueError(f"latency must be a non-negative number of seconds, got {latency!r}")
+        else:
+            self._latency = float(latency)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> LocalServer:
+        """Bind the port and serve on a background thread.
+
+        Returns:
+            This server.
+
+        Raises:
+            RuntimeError: If it is already running.
+            OSError: If the address cannot be bound.
+        """
+        if self._httpd is not None:
+            raise RuntimeError(f"LocalServer is already running at {self.base_url}")
+        self._stopping = threading.Event()
+        httpd = _HTTPServer((self.host, self._requested_port), self)
+        self._httpd = httpd
+        self._port = int(httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_SECONDS},
+            name=f"afnio-testing-server-{self._port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection, promptly, even with requests being held.
+
+        Requests still in progress are dropped without an answer. Safe to call twice.
+        """
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._httpd = None
+        self._thread = None
+        self._stopping.set()
+        httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5.0)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is serving."""
+        return self._httpd is not None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port.
+
+        Raises:
+            RuntimeError: If the server was never started.
+        """
+        if self._port is None:
+            raise RuntimeError(
+                "LocalServer has no port yet; call start() or use it as a context manager"
+            )
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give an OpenAI client, e.g. ``http://127.0.0.1:PORT/v1``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._port is not None else "not started"
+        state = "running" if self.running else "stopped"
+        return f"LocalServer({where}, {state}, requests={len(self._log)})"
+
+    # -- request log ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of the request log, in arrival order."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being handled right now."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests handled at the same time since start or :meth:`clear_log`."""
+        with self._lock:
+            return self._max_in_flight
+
+    def clear_log(self) -> None:
+        """Empty the request log and reset :attr:`max_in_flight` to :attr:`in_flight`."""
+        with self._lock:
+            self._log.clear()
+            self._max_in_flight = self._in_flight
+
+    def reset(self) -> None:
+        """:meth:`clear_log`, forget how often each body was seen, and drop pending injections."""
+        with self._lock:
+            self._attempts.clear()
+            self._injections.clear()
+        self.clear_log()
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def inject(self, kind: str, times: int = 1) -> None:
+        """Make the next ``times`` chat completions fail with ``kind``, before any random fault.
+
+        ``"malformed_json"`` and ``"truncated_json"`` apply even when no JSON was requested.
+
+        Args:
+            kind: One of :data:`FAULT_KINDS`.
+            times: How many requests to fail.
+
+        Raises:
+            ValueError: For an unknown kind or ``times < 1``.
+
+        Example:
+            >>> server = LocalServer()
+            >>> server.inject("429", times=2)
+        """
+        check_fault_kind(kind)
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times!r}")
+        with self._lock:
+            self._injections.append([kind, times])
+
+    # -- internals used by the handler ---------------------------------------------------------
+
+    def _begin(self, method: str, path: str, headers: dict[str, str]) -> RequestRecord:
+        with self._lock:
+            record = RequestRecord(
+                index=len(self._log),
+                method=method,
+                path=path,
+                headers=headers,
+                start=time.monotonic(),
+            )
+            self._log.append(record)
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+        return record
+
+    def _end(self, record: RequestRecord) -> None:
+        with self._lock:
+            record.end = time.monotonic()
+            self._in_flight -= 1
+
+    def _next_attempt(self, key: str) -> int:
+        with self._lock:
+            attempt = self._attempts.get(key, 0)
+            self._attempts[key] = attempt + 1
+        return attempt
+
+    def _take_injection(self) -> str | None:
+        with self._lock:
+            if not self._injections:
+                return None
+            pending = self._injections[0]
+            pending[1] -= 1
+            if pending[1] <= 0:
+                self._injections.popleft()
+            return str(pending[0])
+
+    def _delay_for(self, key: str) -> float:
+        latency = self._latency
+        if not isinstance(latency, tuple):
+            return latency
+        low, high = latency
+        seed = int.from_bytes(hashlib.sha256(f"latency\x00{key}".encode()).digest()[:8], "big")
+        return random.Random(seed).uniform(low, high)
+
+    def _track(self, connection: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # a handler stuck in a script never blocks stop()
+    request_queue_size = 512  # bursts of concurrent connects must not overflow the backlog
+
+    def __init__(self, address: tuple[str, int], owner: LocalServer) -> None:
+        self.owner = owner
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can stall without a network.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)) or self.owner._stopping.is_set():
+            return
+        logger.exception("afnio.testing: unexpected error serving %s", client_address)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "afnio-testing"
+    sys_version = ""
+    _finished = False
+
+    @property
+    def owner(self) -> LocalServer:
+        return cast(_HTTPServer, self.server).owner
+
+    def setup(self) -> None:
+        super().setup()
+        self.owner._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.owner._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        record = self.owner._begin(method, path, headers)
+        self._finished = False
+        try:
+            try:
+                raw = self._read_body()
+            except _BadRequest as error:
+                self.close_connection = True
+                self._send_error(record, 400, error.message, error.param, error.code)
+                return
+            if method == "POST" and path == "/v1/chat/completions":
+                self._chat(record, raw)
+            elif method == "GET" and path == "/v1/models":
+                data = [self._model_object(model) for model in self.owner.models]
+                self._send(record, 200, {"object": "list", "data": data})
+            elif method == "GET" and path.startswith("/v1/models/"):
+                model = unquote(path[len("/v1/models/") :])
+                if model in self.owner.models:
+                    self._send(record, 200, self._model_object(model))
+                else:
+                    message = f"The model '{model}' does not exist or you do not have access to it."
+                    self._send_error(record, 404, message, "model", "model_not_found")
+            else:
+                self._send_error(record, 404, f"Invalid URL ({method} {path})")
+        finally:
+            if not self._finished:
+                self._finish(record)
+
+    def _finish(self, record: RequestRecord) -> None:
+        self._finished = True
+        self.owner._end(record)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            raise _BadRequest(f"Invalid Content-Length header: {length!r}.") from None
+        if size < 0 or size > _MAX_BODY_BYTES:
+            raise _BadRequest(f"Request body size {size} is out of range.")
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest("Malformed chunked request body.") from None
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > _MAX_BODY_BYTES:
+                raise _BadRequest("Request body is too large.")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(65537)
+
+    def _model_object(self, model: str) -> dict[str, Any]:
+        return {"id": model, "object": "model", "created": 0, "owned_by": "afnio-testing"}
+
+    def _send(
+        self,
+        record: RequestRecord,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        record.status = status
+        record.response = payload
+        self._finish(record)  # the log is complete before the client can read the answer
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-request-id", f"req_{record.index:08d}")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _send_error(
+        self,
+        record: RequestRecord,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._send(record, status, _error_body(message, _error_type(status), param, code), headers)
+
+    def _drop(self, record: RequestRecord) -> None:
+        """Close the connection without answering."""
+        self._finish(record)
+        self.close_connection = True
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, waking early if the server stops; whether it is still running."""
+        if seconds > 0:
+            return not self.owner._stopping.wait(seconds)
+        return not self.owner._stopping.is_set()
+
+    def _hold(self, seconds: float) -> None:
+        """Keep the connection open without answering until ``seconds`` pass, the client hangs
+        up or the server stops."""
+        deadline = time.monotonic() + seconds
+        connection = self.connection
+        previous = connection.gettimeout()
+        try:
+            while not self.owner._stopping.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                connection.settimeout(min(_POLL_SECONDS, remaining))
+                try:
+                    peeked = connection.recv(1, socket.MSG_PEEK)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not peeked:
+                    return  # the client closed the connection
+                self.owner._stopping.wait(min(_POLL_SECONDS, remaining))
+        finally:
+            try:
+                connection.settimeout(previous)
+            except OSError:
+                pass
+
+    # -- chat completions ----------------------------------------------------------------------
+
+    def _chat(self, record: RequestRecord, raw: bytes) -> None:
+        owner = self.owner
+        try:
+            parsed = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, ValueError):
+            self._send_error(
+                record,
+                400,
+                "We could not parse the JSON body of your request. The local test server "
+                "expects a JSON object.",
+            )
+            return
+        record.body = parsed
+        try:
+            body = _validate_chat(parsed)
+        except _BadRequest as error:
+            self._send_error(record, 400, error.message, error.param, error.code)
+            return
+        key = hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+        attempt = owner._next_attempt(key)
+        request = ChatRequest(body, attempt=attempt)
+        record.messages = request.messages
+        record.model = request.model
+        record.response_format = request.response_format
+        record.attempt = attempt
+
+        fault = owner._take_injection()
+        faults = owner.faults
+        if fault is None and faults is not None:
+            fault = faults.choose(key, attempt, wants_json=request.wants_json)
+        record.fault = fault
+        delay = owner._delay_for(key)
+
+        if fault == "timeout":
+            self._hold(faults.timeout_seconds if faults else Faults().timeout_seconds)
+            self._drop(record)
+            return
+        if fault == "disconnect":
+            self._drop(record)
+            return
+        if fault in ("429", "500", "503"):
+            record.latency = delay
+            if not self._wait(delay):
+                self._drop(record)
+                return
+            self._send_fault(record, fault, faults)
+            return
+
+        try:
+            reply = owner.script(request)
+        except Exception as error:
+            record.error = traceback.format_exc()
+            logger.error(
+                "afnio.testing: the script raised while answering request %d",
+                record.index,
+                exc_info=True,
+            )
+            message = f"The scripted reply raised {type(error).__name__}: {error}"
+            self._send_error(record, 500, message)
+            return
+        if reply.latency is not None:
+            delay = reply.latency
+        record.latency = delay
+        if not self._wait(delay):
+            self._drop(record)
+            return
+        headers = dict(reply.headers or {})
+        if reply.is_error:
+            status = reply.status or 500
+            self._send_error(record, status, reply.text, headers=headers)
+            return
+
+        content = reply.text
+        finish_reason = reply.finish_reason
+        if fault == "malformed_json":
+            content = _MALFORMED_CONTENT
+        elif fault == "truncated_json":
+            content = _truncate_json(content)
+            finish_reason = "length"
+        record.content = content
+        payload = self._completion(request, key, reply, content, finish_reason)
+        self._send(record, reply.status or 200, payload, headers)
+
+    def _send_fault(self, record: RequestRecord, fault: str, faults: Faults | None) -> None:
+        if fault == "429":
+            retry_after = faults.retry_after if faults else Faults().retry_after
+            headers = {
+                "Retry-After": f"{retry_after:g}",
+                "retry-after-ms": str(round(retry_after * 1000)),
+            }
+            message = "Rate limit reached (injected by the local test server). Please retry."
+            self._send_error(record, 429, message, None, "rate_limit_exceeded", headers)
+        elif fault == "503":
+            message = "The engine is currently overloaded (injected by the local test server)."
+            self._send_error(record, 503, message)
+        else:
+            message = "The server had an error while processing your request (injected)."
+            self._send_error(record, 500, message)
+
+    def _completion(
+        self, request: ChatRequest, key: str, reply: Reply, content: str, finish_reason: str
+    ) -> dict[str, Any]:
+        usage = dict(reply.usage or {})
+        prompt = usage.get("prompt_tokens", estimate_tokens(request.text))
+        completion = usage.get("completion_tokens", estimate_tokens(content))
+        suffix = hashlib.sha256(f"{key}\x00{request.attempt}".encode()).hexdigest()[:24]
+        return {
+            "id": f"chatcmpl-{suffix}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": content,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": usage.get("total_tokens", prompt + completion),
+                "prompt_tokens_details": {
+                    "cached_tokens": usage.get("cached_tokens", 0),
+                    "audio_tokens": 0,
+                },
+                "completion_tokens_details": {
+                    "reasoning_tokens": usage.get("reasoning_tokens", 0),
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_afnio_local",
+        }
+
+
+if __name__ == "__main__":
+    from afnio.testing.__main__ import main
+
+    sys.exit(main())
