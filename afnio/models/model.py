@@ -151,8 +151,12 @@ class BaseModel:
             saved = data.get("cost")
             if isinstance(saved, dict) and isinstance(saved.get("amount"), (int, float)):
                 cost = float(saved["amount"])
+        self._accumulate(data, cost)
+
+    def _accumulate(self, counters: dict[str, Any], cost: float | None) -> None:
+        """Adds ``counters`` (and ``cost`` in USD, unless ``None``) to the usage."""
         with self._usage_lock:
-            _add_counters(self._usage, data)
+            _add_counters(self._usage, counters)
             if cost is not None:
                 entry = self._usage.setdefault("cost", copy.deepcopy(INITIAL_COST["cost"]))
                 entry["amount"] = float(entry.get("amount") or 0.0) + cost
@@ -191,15 +195,15 @@ class ChatCompletionModel(BaseModel):
     Subclasses implement :meth:`achat`; :meth:`chat` runs it on afnio's event loop and blocks.
     """
 
-    async def achat(self, *, messages: list[dict[str, Any]], **kwargs: Any) -> str:
-        """Returns the model's reply to ``messages`` (async)."""
+    async def achat(self, *, messages: list[dict[str, Any]], model: str, **kwargs: Any) -> str:
+        """Returns the reply of ``model`` to ``messages`` (async)."""
         raise NotImplementedError(f"{type(self).__name__} does not support chat completion.")
 
-    def chat(self, *, messages: list[dict[str, Any]], **kwargs: Any) -> str:
-        """Returns the model's reply to ``messages``, blocking until it arrives."""
+    def chat(self, *, messages: list[dict[str, Any]], model: str, **kwargs: Any) -> str:
+        """Returns the reply of ``model`` to ``messages``, blocking until it arrives."""
         from afnio._runtime import run_sync
 
-        return run_sync(self.achat(messages=messages, **kwargs))
+        return run_sync(self.achat(messages=messages, model=model, **kwargs))
 
 
 class EmbeddingModel(BaseModel):

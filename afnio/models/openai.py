@@ -1,0 +1,501 @@
+"""Clients for OpenAI and any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp, LM Studio...).
+
+:class:`AsyncOpenAI` and :class:`OpenAI` wrap the official ``openai`` SDK. Both share one code
+path, :meth:`~_OpenAIClient.achat`: a per-client concurrency limit, the optional response cache,
+retries with backoff, usage and cost bookkeeping, and one :class:`~afnio.models.ModelCall` record
+per call, attached to the graph node that made it. ``chat`` runs ``achat`` on afnio's event loop
+and blocks. The two classes differ only in the SDK client underneath: ``AsyncOpenAI`` awaits the
+SDK's async client (which lives on afnio's loop), ``OpenAI`` runs the SDK's sync client in worker
+threads.
+
+The API key stays inside the SDK client: it is never part of :meth:`get_config`, reprs, records,
+logs or state dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import functools
+import json
+import logging
+import os
+import threading
+import time
+import warnings
+from typing import Any
+
+import openai as _sdk
+
+from afnio._recording import current_owner, current_phase, record_call
+from afnio._runtime import get_loop, in_loop_thread
+from afnio.models._retry import RetryPolicy, is_retryable, status_of
+from afnio.models.cache import ResponseCache, request_key
+from afnio.models.model import (
+    INITIAL_COST,
+    ChatCompletionModel,
+    EmbeddingModel,
+    TextCompletionModel,
+    _as_dict,
+)
+from afnio.models.prices import calculate_cost, get_pricing
+from afnio.models.records import ModelCall, ModelCallError, redact
+
+__all__ = ["INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
+
+logger = logging.getLogger("afnio.models")
+
+INITIAL_USAGE: dict[str, Any] = {
+    "completion_tokens": 0,
+    "prompt_tokens": 0,
+    "total_tokens": 0,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+    **INITIAL_COST,
+}
+"""The usage of a client that has made no call yet."""
+
+DEFAULT_MAX_CONCURRENCY = 16
+"""Default limit on the calls one client has in flight at once."""
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+def _normalize_usage(raw: Any) -> dict[str, Any]:
+    """An OpenAI-style usage payload with exactly the counters of :data:`INITIAL_USAGE`.
+
+    Missing or ``None`` counters become 0 (some compatible servers omit the details).
+    """
+    data = _as_dict(raw)
+
+    def count(value: Any) -> int:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return int(value) if ok else 0
+
+    out: dict[str, Any] = {}
+    for key, template in INITIAL_USAGE.items():
+        if key == "cost":
+            continue
+        if isinstance(template, dict):
+            sub = data.get(key) or {}
+            sub = sub if isinstance(sub, dict) else _as_dict(sub)
+            out[key] = {name: count(sub.get(name)) for name in template}
+        else:
+            out[key] = count(data.get(key))
+    return out
+
+
+def _check_json_config(config: dict[str, Any]) -> None:
+    for name, value in config.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"Client argument `{name}` must be JSON-serialisable to be part of the client's "
+                f"config, but got {type(value).__name__}: {value!r:.80}."
+            ) from exc
+
+
+class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
+    """Shared implementation of :class:`OpenAI` and :class:`AsyncOpenAI`."""
+
+    _sdk_class: Any = None
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        organization: str | None = None,
+        project: str | None = None,
+        base_url: str | None = None,
+        websocket_base_url: str | None = None,
+        timeout: Any = _UNSET,
+        max_retries: int = 3,
+        default_headers: dict[str, str] | None = None,
+        default_query: dict[str, object] | None = None,
+        http_client: Any = None,
+        *,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        cache: ResponseCache | str | os.PathLike[str] | None = None,
+        cache_salt: str | None = None,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 30.0,
+        retry_seed: int | None = None,
+        history_size: int = 1000,
+    ) -> None:
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise TypeError(f"`max_concurrency` must be an int, but got {max_concurrency!r}.")
+        if max_concurrency < 1:
+            raise ValueError(f"`max_concurrency` must be >= 1, but got {max_concurrency!r}.")
+        self._retry = RetryPolicy(max_retries, retry_base_delay, retry_max_delay, retry_seed)
+        sdk_args: dict[str, Any] = {
+            "api_key": api_key,
+            "organization": organization,
+            "project": project,
+            "websocket_base_url": websocket_base_url,
+            "default_headers": default_headers,
+            "default_query": default_query,
+            "http_client": http_client,
+        }
+        sdk_args = {k: v for k, v in sdk_args.items() if v is not None}
+        if base_url is not None:
+            sdk_args["base_url"] = base_url
+        if timeout is not _UNSET:
+            sdk_args["timeout"] = timeout
+        # afnio retries by itself, so that every attempt is counted, bounded and recorded.
+        self._client = self._sdk_class(max_retries=0, **sdk_args)
+
+        if isinstance(cache, ResponseCache) or cache is None:
+            self.cache: ResponseCache | None = cache
+        elif isinstance(cache, (str, os.PathLike)):
+            self.cache = ResponseCache(cache)
+        else:
+            raise TypeError(
+                "`cache` must be None, a file path or a ResponseCache, but got "
+                f"{type(cache).__name__}."
+            )
+        self.cache_salt = cache_salt
+        self.max_concurrency = max_concurrency
+        config: dict[str, Any] = {
+            "organization": organization,
+            "project": project,
+            "base_url": str(self._client.base_url),
+            "websocket_base_url": websocket_base_url,
+            "timeout": None if timeout is _UNSET else timeout,
+            "max_retries": max_retries,
+            "default_headers": redact(default_headers),
+            "default_query": redact(default_query),
+            "max_concurrency": max_concurrency,
+            "cache": None if self.cache is None else str(self.cache.path),
+            "cache_salt": cache_salt,
+        }
+        config = {k: v for k, v in config.items() if v is not None}
+        if "timeout" in config and not isinstance(config["timeout"], (int, float)):
+            config["timeout"] = repr(config["timeout"])
+        _check_json_config(config)
+        super().__init__(provider="openai", config=config, usage=_normalize_usage({}))
+        self._history: collections.deque[ModelCall] = collections.deque(maxlen=history_size)
+        self._history_lock = threading.Lock()
+        self._unpriced: set[str] = set()
+        self._semaphore: asyncio.Semaphore | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- public state ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint the client talks to."""
+        return str(self._client.base_url)
+
+    @property
+    def calls(self) -> tuple[ModelCall, ...]:
+        """The most recent calls of this client (up to ``history_size``), oldest first."""
+        with self._history_lock:
+            return tuple(self._history)
+
+    @property
+    def unpriced_models(self) -> frozenset[str]:
+        """Models called by this client whose price is unknown: their cost is not counted."""
+        return frozenset(self._unpriced)
+
+    def update_usage(self, usage: Any, model_name: str | None = None) -> None:
+        """Adds a usage payload (SDK object or dict; ``None`` counters count as 0).
+
+        With ``model_name``, its price is added to the cost (a model missing from the price
+        table adds nothing and warns once); without it, a ``cost.amount`` in ``usage`` (as in a
+        saved state dict) is added.
+        """
+        data = _as_dict(usage)
+        cost: float | None = None
+        if model_name is not None:
+            cost = self._cost_of(data, model_name)
+        else:
+            saved = data.get("cost")
+            if isinstance(saved, dict) and isinstance(saved.get("amount"), (int, float)):
+                cost = float(saved["amount"])
+        self._accumulate(_normalize_usage(data), cost)
+
+    def _cost_of(self, usage: dict[str, Any], model_name: str) -> float | None:
+        pricing = get_pricing(self.provider, model_name)
+        if pricing is None:
+            if model_name not in self._unpriced:
+                self._unpriced.add(model_name)
+                warnings.warn(
+                    f"The price of model {model_name!r} (provider {self.provider!r}) is unknown: "
+                    "its calls are recorded with cost=None and add nothing to the usage cost. "
+                    "See `client.unpriced_models`.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return None
+        return calculate_cost(usage, pricing)
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    async def achat(
+        self, *, messages: list[dict[str, Any]], model: str, **completion_args: Any
+    ) -> str:
+        """Sends chat ``messages`` to ``model`` and returns the reply text.
+
+        Any argument of ``chat.completions.create`` can be given (``temperature``, ``seed``,
+        ``response_format``, ``max_completion_tokens``, ``extra_body``...). The call waits for a
+        slot under the client's ``max_concurrency``, is answered from the cache when one is set,
+        and is retried on rate limits (honouring ``Retry-After``), server errors, timeouts and
+        connection errors. Its :class:`~afnio.models.ModelCall` record goes to the graph node
+        that made it and to :attr:`calls`.
+
+        Args:
+            messages: OpenAI chat messages, e.g. ``[{"role": "user", "content": "Hi"}]``.
+            model: The model name, e.g. ``"gpt-4o"``.
+            **completion_args: Passed to the SDK unchanged.
+
+        Returns:
+            The reply's text (the JSON text when ``response_format`` asks for JSON).
+
+        Raises:
+            ValueError: If ``n > 1`` or ``stream=True`` is asked for.
+            ModelCallError: If the call fails for good; its message names the provider, the
+                model, the graph node and the number of attempts.
+        """
+        n = completion_args.get("n")
+        if n is not None and n != 1:
+            raise ValueError("n > 1 is not supported for chat completions.")
+        if completion_args.get("stream"):
+            raise ValueError("stream=True is not supported: afnio needs the whole reply.")
+        if in_loop_thread():
+            return await self._achat(messages, model, completion_args)
+        # Keep every call (and the SDK's async connections) on afnio's one loop; context
+        # variables (the recording node) travel with the coroutine.
+        future = asyncio.run_coroutine_threadsafe(
+            self._achat(messages, model, completion_args), get_loop()
+        )
+        return await asyncio.wrap_future(future)
+
+    def chat(self, *, messages: list[dict[str, Any]], model: str, **completion_args: Any) -> str:
+        """Blocking form of :meth:`achat` (runs it on afnio's event loop)."""
+        return super().chat(messages=messages, model=model, **completion_args)
+
+    async def _achat(
+        self, messages: list[dict[str, Any]], model: str, completion_args: dict[str, Any]
+    ) -> str:
+        owner = current_owner()
+        name = getattr(owner, "name", None)
+        record = ModelCall(
+            provider=self.provider,
+            model=model,
+            messages=json.loads(json.dumps(messages, default=str)),
+            completion_args=redact(dict(completion_args)),
+            phase=current_phase(),
+            node=name() if callable(name) else (type(owner).__name__ if owner else None),
+            started_at=time.time(),
+        )
+        start = time.monotonic()
+        try:
+            key = None
+            if self.cache is not None:
+                key = request_key(self.provider, model, messages, completion_args, self.cache_salt)
+                hit = await asyncio.to_thread(self.cache.get, key)
+                if hit is not None:
+                    record.response, record.cache_hit, record.cost = hit[0], True, 0.0
+                    return hit[0]
+            response = await self._call_with_retries(record, messages, model, completion_args)
+            text = response.choices[0].message.content if response.choices else None
+            text = text or ""
+            record.response = text
+            usage = _normalize_usage(response.usage)
+            record.usage = usage
+            priced = model
+            answered = getattr(response, "model", None)
+            if (
+                answered
+                and get_pricing(self.provider, model) is None
+                and get_pricing(self.provider, answered) is not None
+            ):
+                priced = answered
+            record.cost = self._cost_of(usage, priced)
+            self._accumulate(usage, record.cost)
+            if self.cache is not None and key is not None:
+                await asyncio.to_thread(self.cache.put, key, text, usage, model)
+            return text
+        except BaseException as exc:
+            if record.error is None:
+                record.error = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            record.latency = time.monotonic() - start
+            with self._history_lock:
+                self._history.append(record)
+            record_call(record)
+
+    async def _call_with_retries(
+        self,
+        record: ModelCall,
+        messages: list[dict[str, Any]],
+        model: str,
+        completion_args: dict[str, Any],
+    ) -> Any:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                async with self._limiter():
+                    return await self._create(messages=messages, model=model, **completion_args)
+            except _sdk.APIError as exc:
+                retryable = is_retryable(exc)
+                if not retryable or attempts > self._retry.max_retries:
+                    raise self._final_error(record, exc, attempts, retryable) from exc
+                delay = self._retry.delay(attempts - 1, exc)
+                record.retries += 1
+                logger.info(
+                    "Retrying %s model %r (attempt %d of %d) in %.2fs after %s",
+                    self.provider,
+                    model,
+                    attempts + 1,
+                    self._retry.max_retries + 1,
+                    delay,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+
+    def _final_error(
+        self, record: ModelCall, exc: BaseException, attempts: int, retryable: bool
+    ) -> ModelCallError:
+        status = status_of(exc)
+        what = f"HTTP {status}" if status is not None else type(exc).__name__
+        plural = "attempt" if attempts == 1 else "attempts"
+        if retryable:
+            why = f"gave up after {attempts} {plural} (retry budget: {self._retry.max_retries})"
+        else:
+            why = f"failed after {attempts} {plural} ({what} is not retried)"
+        node = record.node or "no graph node"
+        message = self._scrub(
+            f"Call to {self.provider} model {record.model!r} from {node} {why}: "
+            f"{type(exc).__name__}: {exc}"
+        )
+        record.error = message
+        return ModelCallError(
+            message,
+            provider=self.provider,
+            model=record.model,
+            node=record.node,
+            attempts=attempts,
+            status_code=status,
+            record=record,
+        )
+
+    def _limiter(self) -> asyncio.Semaphore:
+        # Created lazily on afnio's loop, where every call runs.
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphore
+
+    def _scrub(self, text: str) -> str:
+        key = getattr(self._client, "api_key", None)
+        if isinstance(key, str) and len(key) >= 4:
+            text = text.replace(key, "***")
+        return text
+
+    async def _create(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # -- safety ----------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"max_concurrency={self.max_concurrency}, cache={self.cache!r})"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} clients cannot be pickled (they hold credentials). Save "
+            "`copy.deepcopy(client)` (class, provider and usage) instead, and pass a live client "
+            "to `load_state_dict(..., model_clients=...)`."
+        )
+
+
+class AsyncOpenAI(_OpenAIClient):
+    """An OpenAI-compatible chat model client over the SDK's async client.
+
+    Args:
+        api_key: Defaults to ``OPENAI_API_KEY``; without either, the SDK raises.
+        organization: OpenAI organization id.
+        project: OpenAI project id.
+        base_url: Defaults to ``OPENAI_BASE_URL``, then OpenAI's API. Point it at any
+            OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio, ``afnio.testing``).
+        websocket_base_url: Passed to the SDK.
+        timeout: Per-attempt timeout in seconds (or an ``httpx`` timeout); the SDK's default
+            when not given.
+        max_retries: afnio's retry budget: up to ``max_retries + 1`` attempts per call.
+        default_headers: Headers sent with every request.
+        default_query: Query parameters sent with every request.
+        http_client: A custom ``httpx`` client for the SDK.
+        max_concurrency: Most calls in flight at once for this client, forward, backward and
+            optimizer calls together.
+        cache: ``None`` (no cache), a SQLite file path, or a :class:`ResponseCache`.
+        cache_salt: Mixed into every cache key: change it to get fresh samples.
+        retry_base_delay: First backoff window in seconds (doubled per retry, full jitter).
+        retry_max_delay: Longest wait between attempts, in seconds.
+        retry_seed: Seeds the jitter (for reproducible tests).
+        history_size: How many records :attr:`calls` keeps.
+
+    Raises:
+        openai.OpenAIError: If no API key is given or set in the environment.
+        TypeError: If a configuration value is not JSON-serialisable or has the wrong type.
+
+    Example:
+        >>> from afnio.models.openai import AsyncOpenAI
+        >>> from afnio.testing import LocalServer, ScriptedModel
+        >>> script = ScriptedModel()
+        >>> _ = script.when(user="ping").reply("pong")
+        >>> with LocalServer(script) as server:
+        ...     client = AsyncOpenAI(base_url=server.base_url, api_key=server.api_key)
+        ...     client.chat(messages=[{"role": "user", "content": "ping"}], model="gpt-4o")
+        'pong'
+        >>> client.get_usage()["total_tokens"] > 0
+        True
+    """
+
+    _sdk_class = _sdk.AsyncOpenAI
+
+    async def _create(self, **kwargs: Any) -> Any:
+        return await self._client.chat.completions.create(**kwargs)
+
+
+class OpenAI(_OpenAIClient):
+    """An OpenAI-compatible chat model client over the SDK's sync client.
+
+    Same arguments and behaviour as :class:`AsyncOpenAI`; the SDK's blocking calls run in a pool
+    of ``max_concurrency`` worker threads, so batches and backward passes still run concurrently.
+
+    Example:
+        >>> from afnio.models.openai import OpenAI
+        >>> from afnio.testing import LocalServer, ScriptedModel
+        >>> script = ScriptedModel()
+        >>> _ = script.when(user="ping").reply("pong")
+        >>> with LocalServer(script) as server:
+        ...     client = OpenAI(base_url=server.base_url, api_key=server.api_key)
+        ...     client.chat(messages=[{"role": "user", "content": "ping"}], model="gpt-4o")
+        'pong'
+    """
+
+    _sdk_class = _sdk.OpenAI
+
+    async def _create(self, **kwargs: Any) -> Any:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.max_concurrency, thread_name_prefix="afnio-openai"
+            )
+        call = functools.partial(self._client.chat.completions.create, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
