@@ -9,6 +9,7 @@ OpenAI-compatible endpoint.
 from importlib.metadata import PackageNotFoundError, version
 
 from afnio import autodiff, cognitive
+from afnio._model_client import get_backward_model_client, set_backward_model_client
 from afnio._utils import MultiTurnMessages, _validate_multi_turn_messages, _validate_typed_sequence
 from afnio._variable import JAGGED, Variable, is_scalar_variable, is_variable
 from afnio.autodiff.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -33,12 +34,14 @@ __all__ = [
     "cognitive",
     "enable_grad",
     "functional",
+    "get_backward_model_client",
     "is_grad_enabled",
     "is_scalar_variable",
     "is_variable",
     "load",
     "no_grad",
     "save",
+    "set_backward_model_client",
     "set_grad_enabled",
 ]
 
