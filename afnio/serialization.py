@@ -7,6 +7,7 @@ plain Python data are rebuilt; anything else is refused unless the caller opts i
 
 from __future__ import annotations
 
+import _compat_pickle
 import builtins
 import collections
 import io
@@ -111,6 +112,11 @@ class _SafeUnpickler(pickle.Unpickler):
         self._safe = {**_default_safe_globals(), **_user_safe_globals}
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocols 0-2 write Python 2 names (``__builtin__.set``); map them as pickle does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         try:
             return self._safe[(module, name)]
         except KeyError:

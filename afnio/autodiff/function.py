@@ -103,12 +103,17 @@ class BackwardFunction(Node, FunctionCtx):
 
         Two layouts are accepted: one gradient per input Variable (Variables nested in lists and
         dicts counted one by one), or one per argument of ``forward`` where non-Variable
-        arguments get ``None`` and containers expand to their Variables.
+        arguments get ``None`` and containers expand to their Variables. Extra trailing ``None``
+        values (for arguments left to their defaults) are ignored.
         """
         if not isinstance(result, (tuple, list)):
             result = (result,)
         n_edges = len(self._next_functions)
         name = self.name()
+        # Trailing Nones for arguments that were left to their defaults are fine.
+        result = list(result)
+        while len(result) > max(n_edges, len(self._arg_layout)) and result[-1] is None:
+            result.pop()
         if len(result) == n_edges:
             grads = tuple(result)
         elif len(result) == len(self._arg_layout):

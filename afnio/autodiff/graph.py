@@ -38,14 +38,12 @@ class RemovableHandle:
 
     def __init__(self, registry: dict[int, Any], hook: Any) -> None:
         self.id = next(_handle_ids)
-        self._registry_ref = weakref.ref(registry)
+        self._registry = registry
         registry[self.id] = hook
 
     def remove(self) -> None:
         """Unregisters the hook. Calling it again does nothing."""
-        registry = self._registry_ref()
-        if registry is not None:
-            registry.pop(self.id, None)
+        self._registry.pop(self.id, None)
 
     def __enter__(self) -> RemovableHandle:
         return self

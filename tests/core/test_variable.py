@@ -1,0 +1,240 @@
+import copy
+
+import pytest
+
+import afnio
+from afnio import JAGGED, Variable
+from afnio._variable import _allow_grad_fn_assignment, is_scalar_variable, is_variable
+
+
+class TestConstruction:
+    def test_defaults(self):
+        v = Variable()
+        assert v.data == "" and v.role == "" and v.requires_grad is False
+        assert v.is_leaf and v.grad == [] and v.grad_fn is None and v.output_nr == 0
+
+    @pytest.mark.parametrize("data", ["text", 3, 2.5, True, None, [], ["a", None, "b"]])
+    def test_accepted_data(self, data):
+        assert Variable(data).data == data
+
+    def test_nested_lists_and_promotion(self):
+        assert Variable([1, 2.0]).data == [1.0, 2.0]
+        assert Variable([[1, 2.0]]).data == [[1.0, 2.0]]
+        assert Variable([[1, None], [3]]).data == [[1, None], [3]]
+        assert isinstance(Variable([1, 2]).data[0], int)
+
+    def test_mixed_strings_and_numbers_rejected(self):
+        with pytest.raises(TypeError, match="all strings or all numbers"):
+            Variable(["a", 1])
+        with pytest.raises(TypeError, match="all strings or all numbers"):
+            Variable([["a"], [1]])
+
+    @pytest.mark.parametrize("data", [("a", "b"), ["a", ("b",)]])
+    def test_tuples_rejected(self, data):
+        with pytest.raises(TypeError, match="not a `tuple`"):
+            Variable(data)
+
+    @pytest.mark.parametrize("data", [{"a": 1}, object(), b"bytes", [{"a": 1}]])
+    def test_other_types_rejected(self, data):
+        with pytest.raises(TypeError, match="`data` must be a single value"):
+            Variable(data)
+
+    def test_data_setter_validates(self):
+        v = Variable("x")
+        with pytest.raises(TypeError, match="`data`"):
+            v.data = ("a",)
+        assert v.data == "x"  # a failed assignment leaves the value alone
+        v.data = [1, 2.5]
+        assert v.data == [1.0, 2.5]
+
+    def test_bad_flag_and_role_types(self):
+        with pytest.raises(TypeError, match="`requires_grad`"):
+            Variable("x", requires_grad="yes")
+        with pytest.raises(TypeError, match="`role`"):
+            Variable("x", role=3)
+
+
+class TestShape:
+    @pytest.mark.parametrize(
+        ("data", "shape"),
+        [
+            ("a", ()),
+            (None, ()),
+            ([], (0,)),
+            (["a", "b"], (2,)),
+            ([[1, 2], [3, 4]], (2, 2)),
+            ([[[1], [2]], [[3], [4]]], (2, 2, 1)),
+        ],
+    )
+    def test_rectangular(self, data, shape):
+        assert Variable(data).shape == shape
+
+    def test_jagged(self):
+        shape = Variable([[1, 2], [3]]).shape
+        assert shape == (2, JAGGED)
+        assert shape[1] is JAGGED and repr(shape[1]) == "j"
+        assert Variable([[[1], [2, 3]], [[4]]]).shape == (2, JAGGED, JAGGED)
+        assert Variable([1, [2]]).shape == (2, JAGGED)
+
+
+class TestGrad:
+    def test_grad_is_a_list_kept_in_place(self):
+        x = Variable("x", requires_grad=True)
+        before = id(x.grad)
+        x.append_grad(Variable("feedback"))
+        assert id(x.grad) == before and x.grad[0].data == "feedback"
+
+    def test_grad_setter(self):
+        x = Variable("x", requires_grad=True)
+        x.grad = [Variable("g")]
+        assert x.grad[0].data == "g"
+        with pytest.raises(TypeError, match="expects a list of Variables"):
+            x.grad = Variable("g")
+        with pytest.raises(TypeError, match="expects a list of Variables"):
+            x.grad = ["g"]
+
+    def test_append_grad_type(self):
+        with pytest.raises(TypeError, match="`gradient` must be a Variable"):
+            Variable("x", requires_grad=True).append_grad("text")
+
+    def test_non_leaf_grad_access(self):
+        y = Variable("a", requires_grad=True) + Variable("b")
+        for action in (lambda: y.grad, lambda: y.append_grad(Variable("g"))):
+            with pytest.raises(RuntimeError, match="non-leaf Variable without `retain_grad`"):
+                action()
+        with pytest.raises(RuntimeError, match="Attempted to set `grad`"):
+            y.grad = []
+        y.retain_grad()
+        assert y.grad == [] and y.retains_grad
+
+    def test_retain_grad_on_leaf(self):
+        with pytest.raises(RuntimeError, match="Cannot call `retain_grad` on a leaf variable"):
+            Variable("x", requires_grad=True).retain_grad()
+
+
+class TestGraphAttributes:
+    def test_grad_fn_is_protected(self):
+        x = Variable("x", requires_grad=True)
+        y = x + x
+        with pytest.raises(AttributeError, match="Direct assignment to `grad_fn`"):
+            x.grad_fn = y.grad_fn
+        with _allow_grad_fn_assignment(), pytest.raises(RuntimeError, match="does not require"):
+            Variable("z").grad_fn = y.grad_fn
+
+    def test_output_nr_setter(self):
+        v = Variable("x")
+        v.output_nr = 2
+        assert v.output_nr == 2
+        for bad in (-1, 1.5, True, "1"):
+            with pytest.raises(TypeError, match="`output_nr` can only be an int"):
+                v.output_nr = bad
+
+    def test_requires_grad_(self):
+        v = Variable("x")
+        assert v.requires_grad_() is v and v.requires_grad and v.is_leaf
+        v.requires_grad_(False)
+        assert not v.requires_grad
+        with pytest.raises(TypeError, match="`requires_grad` must be a bool"):
+            v.requires_grad_("yes")
+
+    def test_non_leaf_requires_grad_cannot_change(self):
+        y = Variable("a", requires_grad=True) + Variable("b")
+        with pytest.raises(RuntimeError, match="only change `requires_grad` flags of leaf"):
+            y.requires_grad_(False)
+        y.requires_grad_(True)  # unchanged value is fine
+        assert not y.is_leaf
+
+    def test_backward_on_leaf(self):
+        with pytest.raises(RuntimeError, match="does not require grad or does not have a grad_fn"):
+            Variable("x", requires_grad=True).backward()
+
+
+class TestCopies:
+    def test_detach(self):
+        x = Variable(["a"], role="r", requires_grad=True)
+        y = (x + x).detach()
+        assert y.data == ["aa"] and y.role == "r and r"
+        assert y.requires_grad is False and y.grad_fn is None
+
+    def test_copy_(self):
+        dst = Variable(["a", "b"], role="old")
+        src = Variable(["c", "d"], role="new", requires_grad=True)
+        assert dst.copy_(src) is dst
+        assert dst.data == ["c", "d"] and dst.role == "new" and dst.requires_grad
+        src.data[0] = "changed"
+        assert dst.data[0] == "c"  # deep copy
+        with pytest.raises(ValueError, match=r"shape mismatch \(\(2,\) vs \(3,\)\)"):
+            dst.copy_(Variable(["a", "b", "c"]))
+        with pytest.raises(ValueError, match="shape mismatch"):
+            Variable("a").copy_(Variable(["a"]))
+        with pytest.raises(TypeError, match="`src` must be a Variable"):
+            dst.copy_("x")
+
+    def test_is_floating_point(self):
+        assert Variable(1.5).is_floating_point()
+        assert not Variable(1).is_floating_point()
+        assert Variable([1.0, None, [2.0]]).is_floating_point()
+        assert not Variable([]).is_floating_point()
+        assert not Variable("1.0").is_floating_point()
+
+    def test_to(self):
+        v = Variable([1, None, [2]], role="r", requires_grad=True)
+        w = v.to(float)
+        assert w.data == [1.0, None, [2.0]] and w.role == "r" and w.requires_grad
+        assert w is not v and v.to().data == v.data
+        assert Variable([1, 2]).to(str).data == ["1", "2"]
+        with pytest.raises(TypeError, match="`dtype`"):
+            v.to(3)
+
+    def test_deepcopy_leaf(self):
+        x = Variable(["a"], role="r", requires_grad=True)
+        x.append_grad(Variable("g"))
+        y = copy.deepcopy(x)
+        assert y is not x and y.data == ["a"] and y.grad[0].data == "g"
+        assert y.data is not x.data and y.grad[0] is not x.grad[0]
+
+    def test_deepcopy_non_leaf(self):
+        y = Variable("a", requires_grad=True) + Variable("b")
+        with pytest.raises(RuntimeError, match="Only Variables created explicitly by the user"):
+            copy.deepcopy(y)
+
+
+class TestOperators:
+    def test_add_requires_variables(self):
+        with pytest.raises(TypeError, match="Only Variables can be added to each other."):
+            Variable("a") + "b"
+        v = Variable("a")
+        with pytest.raises(TypeError, match="Only Variables can be added to each other."):
+            v += "b"
+
+    @pytest.mark.parametrize(("a_rg", "b_rg"), [(True, False), (False, False), (True, True)])
+    def test_iadd_in_place(self, a_rg, b_rg):
+        a = Variable("a", role="A", requires_grad=a_rg)
+        b = Variable("b", role="B", requires_grad=b_rg)
+        before = id(a)
+        a += b
+        assert id(a) == before and a.data == "ab" and a.role == "A and B"
+        assert a.requires_grad == (a_rg or b_rg)
+        assert (a.grad_fn is not None) == (a_rg or b_rg)
+
+
+class TestPrinting:
+    def test_repr(self):
+        assert repr(Variable("abc", role="r")) == "Variable(data=abc, role=r, requires_grad=False)"
+        y = Variable("a", role="x", requires_grad=True) + Variable("b", role="y")
+        assert repr(y) == "Variable(data=ab, role=x and y, grad_fn=AddBackward0)"
+
+    def test_str_shortens(self):
+        text = "a" * 30 + "b" * 30
+        assert str(Variable(text, role="r")) == (
+            f"variable('{'a' * 20}...{'b' * 20}', role=r, requires_grad=False)"
+        )
+        s = str(Variable(list(range(10)), role="r"))
+        assert s == "variable([0, 1, 2, ..., 7, 8, 9], role=r, requires_grad=False)"
+
+
+def test_helpers():
+    assert is_variable(Variable("x")) and not is_variable("x")
+    assert is_scalar_variable(Variable(True)) and is_scalar_variable(Variable("x"))
+    assert not is_scalar_variable(Variable(None)) and not is_scalar_variable(Variable([1]))
+    assert afnio.is_variable is is_variable
