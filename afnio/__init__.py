@@ -8,7 +8,7 @@ OpenAI-compatible endpoint.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from afnio import autodiff, cognitive
+from afnio import autodiff, cognitive, utils
 from afnio._model_client import get_backward_model_client, set_backward_model_client
 from afnio._utils import MultiTurnMessages, _validate_multi_turn_messages, _validate_typed_sequence
 from afnio._variable import JAGGED, Variable, is_scalar_variable, is_variable
@@ -43,6 +43,7 @@ __all__ = [
     "save",
     "set_backward_model_client",
     "set_grad_enabled",
+    "utils",
 ]
 
 assert __all__ == sorted(__all__)
