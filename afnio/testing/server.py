@@ -30,6 +30,7 @@ import http.server
 import json
 import logging
 import random
+import selectors
 import socket
 import socketserver
 import sys
@@ -343,8 +344,8 @@ class LocalServer:
         self._httpd = httpd
         self._port = int(httpd.server_address[1])
         self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": _POLL_SECONDS},
+            target=httpd.serve_until,
+            args=(self._stopping,),
             name=f"afnio-testing-server-{self._port}",
             daemon=True,
         )
@@ -362,17 +363,17 @@ class LocalServer:
         self._httpd = None
         self._thread = None
         self._stopping.set()
-        httpd.shutdown()
+        httpd.wake()
+        if thread is not None:
+            thread.join(timeout=5.0)
         with self._lock:
             connections = list(self._connections)
-        for connection in connections:
+        for connection in connections:  # wakes handlers reading an idle kept-alive connection
             try:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5.0)
 
     @property
     def running(self) -> bool:
@@ -525,7 +526,8 @@ class LocalServer:
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True  # a handler stuck in a script never blocks stop()
+    daemon_threads = True  # a handler stuck in a script never blocks stop() or exit
+    block_on_close = False
     request_queue_size = 512  # bursts of concurrent connects must not overflow the backlog
 
     def __init__(self, address: tuple[str, int], owner: LocalServer) -> None:
@@ -533,6 +535,44 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        self.socket.setblocking(False)
+        self._wake_reader, self._wake_writer = socket.socketpair()
+
+    def serve_until(self, stopping: threading.Event) -> None:
+        """Accept connections until ``stopping`` is set and :meth:`wake` is called.
+
+        Unlike ``serve_forever``, which polls for shutdown, this returns as soon as it is woken.
+        """
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self.socket and not stopping.is_set():
+                        self._accept()
+
+    def _accept(self) -> None:
+        try:
+            request, client_address = self.get_request()
+        except OSError:  # includes BlockingIOError: another wake-up took the connection
+            return
+        request.setblocking(True)
+        try:
+            self.process_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+            self.shutdown_request(request)
+
+    def wake(self) -> None:
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall without a network.
@@ -551,6 +591,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "afnio-testing"
     sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out in two writes; don't delay the second
     _finished = False
 
     @property
