@@ -654,6 +654,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self._send_error(record, 404, message, "model", "model_not_found")
             else:
                 self._send_error(record, 404, f"Invalid URL ({method} {path})")
+        except Exception as error:
+            if self._finished:  # the response is out; nothing more to tell the client
+                raise
+            record.error = traceback.format_exc()
+            logger.error("afnio.testing: failed to answer request %d", record.index, exc_info=True)
+            self.close_connection = True
+            self._send_error(record, 500, f"The local test server failed: {error!r}")
         finally:
             if not self._finished:
                 self._finish(record)
@@ -863,7 +870,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             retry_after = faults.retry_after if faults else Faults().retry_after
             headers = {
                 "Retry-After": f"{retry_after:g}",
-                "retry-after-ms": str(round(retry_after * 1000)),
+                "retry-after-ms": f"{retry_after * 1000:g}",
             }
             message = "Rate limit reached (injected by the local test server). Please retry."
             self._send_error(record, 429, message, None, "rate_limit_exceeded", headers)
