@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import openai
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if importlib.util.find_spec("afnio") is None:  # running from a checkout without installing afnio
-    sys.path.insert(0, str(REPO_ROOT))
-
-from afnio.testing import LocalServer  # noqa: E402
-
-pytest_plugins = ["afnio.testing.pytest_plugin"]
+from afnio.testing import LocalServer
 
 
 @pytest.fixture
