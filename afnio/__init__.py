@@ -8,7 +8,7 @@ OpenAI-compatible endpoint.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from afnio import autodiff, cognitive, utils
+from afnio import autodiff, cognitive, optim, utils
 from afnio._model_client import get_backward_model_client, set_backward_model_client
 from afnio._utils import MultiTurnMessages, _validate_multi_turn_messages, _validate_typed_sequence
 from afnio._variable import JAGGED, Variable, is_scalar_variable, is_variable
@@ -40,6 +40,7 @@ __all__ = [
     "is_variable",
     "load",
     "no_grad",
+    "optim",
     "save",
     "set_backward_model_client",
     "set_grad_enabled",

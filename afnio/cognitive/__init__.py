@@ -1,7 +1,15 @@
 """Building blocks for agents: Parameters, Modules, op modules and the functional API."""
 
 from afnio.cognitive import functional
-from afnio.cognitive.functional import add, split, sum
+from afnio.cognitive.functional import (
+    add,
+    chat_completion,
+    deterministic_evaluator,
+    exact_match_evaluator,
+    lm_judge_evaluator,
+    split,
+    sum,
+)
 from afnio.cognitive.modules import (
     Add,
     ChatCompletion,
@@ -25,7 +33,11 @@ __all__ = [
     "Split",
     "Sum",
     "add",
+    "chat_completion",
+    "deterministic_evaluator",
+    "exact_match_evaluator",
     "functional",
+    "lm_judge_evaluator",
     "split",
     "sum",
 ]

@@ -1,0 +1,8 @@
+"""Optimizers that rewrite parameters from their textual gradients."""
+
+from afnio.optim.optimizer import Optimizer
+from afnio.optim.tgd import TGD, ParameterUpdate, StepRecord, tgd
+
+__all__ = ["Optimizer", "ParameterUpdate", "StepRecord", "TGD", "tgd"]
+
+assert __all__ == sorted(__all__)
