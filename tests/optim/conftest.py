@@ -1,4 +1,4 @@
-"""Fixtures for the optimizer tests: the local server and a client for it."""
+"""Fixtures for the optimizer tests: a client for the local server (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ import pytest
 
 from afnio.models.openai import AsyncOpenAI
 from afnio.testing import LocalServer
-from afnio.testing.pytest_plugin import local_server, openai_env
-
-__all__ = ["local_server", "openai_env"]
 
 
 @pytest.fixture
