@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from afnio.testing.faults import FAULT_KINDS, Faults
+    from afnio.testing.offline import DEFAULT_MODEL, ModelBackend, offline_or_real
     from afnio.testing.script import (
         ChatRequest,
         Reply,
@@ -41,9 +42,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatRequest",
+    "DEFAULT_MODEL",
     "FAULT_KINDS",
     "Faults",
     "LocalServer",
+    "ModelBackend",
     "Reply",
     "RequestRecord",
     "Rule",
@@ -51,6 +54,7 @@ __all__ = [
     "default_content",
     "estimate_tokens",
     "example_for_schema",
+    "offline_or_real",
 ]
 
 _HOMES = {
@@ -64,6 +68,9 @@ _HOMES = {
     "FAULT_KINDS": "afnio.testing.faults",
     "Faults": "afnio.testing.faults",
     "LocalServer": "afnio.testing.server",
+    "DEFAULT_MODEL": "afnio.testing.offline",
+    "ModelBackend": "afnio.testing.offline",
+    "offline_or_real": "afnio.testing.offline",
     "RequestRecord": "afnio.testing.server",
 }
 
