@@ -30,6 +30,18 @@ from typing import Any
 from afnio._model_client import get_backward_model_client
 from afnio._utils import _validate_multi_turn_messages
 from afnio._variable import Variable
+from afnio.autodiff._lm_backward import (
+    _Target,
+    backward_feedback,
+    collect_targets,
+    feedback_parser,
+    gather_all,
+    gradients_for,
+    merge_feedback,
+    parse_verdict,
+    per_sample_feedback,
+    structured_call,
+)
 from afnio.autodiff._prompts import (
     FeedbackTarget,
     evaluator_backward_messages,
@@ -38,22 +50,7 @@ from afnio.autodiff._prompts import (
 )
 from afnio.autodiff.decorators import evaluator
 from afnio.autodiff.function import Function
-from afnio.autodiff.lm_ops import (
-    UnusableReply,
-    _Target,
-    backward_feedback,
-    batch_size,
-    check_client,
-    check_inputs,
-    collect_targets,
-    feedback_parser,
-    gather_all,
-    gradients_for,
-    parse_json_object,
-    per_sample_feedback,
-    render_messages,
-    structured_call,
-)
+from afnio.autodiff.lm_ops import batch_size, check_client, check_inputs, render_messages
 from afnio.models.model import ChatCompletionModel
 
 __all__ = ["DeterministicEvaluator", "ExactMatchEvaluator", "LMJudgeEvaluator"]
@@ -373,27 +370,6 @@ class ExactMatchEvaluator(Function):
 # -- LM judge --------------------------------------------------------------------------------------
 
 
-def _parse_verdict(reply: str) -> dict[str, Any]:
-    obj = parse_json_object(reply)
-    missing = [key for key in ("score", "explanation") if key not in obj]
-    if missing:
-        raise UnusableReply(f"expected the keys 'score' and 'explanation', missing {missing!r}.")
-    score = obj["score"]
-    if isinstance(score, str):
-        lowered = score.strip().lower()
-        if lowered in ("true", "false"):
-            score = lowered == "true"
-        else:
-            try:
-                score = float(lowered) if "." in lowered else int(lowered)
-            except ValueError:
-                raise UnusableReply(f"'score' must be a number or a bool, got {score!r}.") from None
-    if not isinstance(score, (bool, int, float)):
-        raise UnusableReply(f"'score' must be a number or a bool, got {score!r}.")
-    explanation = obj["explanation"]
-    return {"score": score, "explanation": "" if explanation is None else str(explanation)}
-
-
 def _eval_mode(value: Any) -> bool:
     data = value.data if isinstance(value, Variable) else value
     if not isinstance(data, (bool, int)):
@@ -500,7 +476,7 @@ class LMJudgeEvaluator(Function):
 
             expected = "a JSON object with 'score' (number or bool) and 'explanation' (string)"
             verdict = await structured_call(
-                send, conversation, _parse_verdict, expected, str(args.get("model"))
+                send, conversation, parse_verdict, expected, str(args.get("model"))
             )
             return verdict, replies[-1]
 
@@ -549,7 +525,7 @@ class LMJudgeEvaluator(Function):
         success_fn = state["success_fn"]
         if success_fn is not None and success_fn(state["scores"]):
             return gradients_for(ctx, targets, {}, n)
-        downstream = per_sample_feedback(_merge(score_grad, explanation_grad, n), n)
+        downstream = per_sample_feedback(merge_feedback(score_grad, explanation_grad, n), n)
         jobs, indices = [], []
         for i, verdict in enumerate(state["verdicts"]):
             pairs = [(t, t.samples[i]) for t in targets if i in t.samples]
@@ -580,13 +556,3 @@ class LMJudgeEvaluator(Function):
             for key, text in result.items():
                 merged.setdefault(key, {})[i] = text
         return gradients_for(ctx, targets, merged, n)
-
-
-def _merge(a: Variable | None, b: Variable | None, n: int | None) -> Variable | None:
-    """Joins the feedback on the score and on the explanation, sample by sample."""
-    grads = [g for g in (a, b) if g is not None]
-    if not grads:
-        return None
-    per = [per_sample_feedback(g, n) for g in grads]
-    joined = ["\n\n".join(t for t in texts if t) for texts in zip(*per)]
-    return Variable(joined if n is not None else joined[0])

@@ -28,24 +28,22 @@ A Variable that needs no change gets an empty string. Feedback is never repeated
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from afnio._model_client import get_backward_model_client
-from afnio._recording import current_owner, current_phase, current_recorder, recording_to
 from afnio._utils import _validate_multi_turn_messages
 from afnio._variable import Variable
-from afnio.autodiff._prompts import (
-    FeedbackTarget,
-    chat_backward_messages,
-    feedback_response_format,
-    repair_message,
+from afnio.autodiff._lm_backward import (
+    _Target,
+    as_text,
+    backward_feedback,
+    collect_targets,
+    gather_all,
+    gradients_for,
+    per_sample_feedback,
 )
-from afnio.autodiff.config import BACKWARD_PASS_MAX_RETRIES
 from afnio.autodiff.function import Function
 from afnio.models.model import ChatCompletionModel
 
@@ -90,10 +88,6 @@ def fill_template(template: str, values: dict[str, str], where: str = "the templ
     return _TEMPLATE.sub(replace, template)
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 @dataclass
 class _Input:
     """One ``inputs`` entry: how to read its value for sample ``i``."""
@@ -105,11 +99,11 @@ class _Input:
     def at(self, i: int) -> str:
         v = self.value
         if isinstance(v, Variable):
-            return _text(v.data[i] if self.length is not None else v.data)
+            return as_text(v.data[i] if self.length is not None else v.data)
         if isinstance(v, list):
             item = v[i]
-            return _text(item.data if isinstance(item, Variable) else item)
-        return _text(v)
+            return as_text(item.data if isinstance(item, Variable) else item)
+        return as_text(v)
 
     def variable_at(self, i: int) -> Variable | None:
         if isinstance(self.value, Variable):
@@ -202,258 +196,9 @@ def render_messages(
         for ci, var in enumerate(message["content"]):
             data = var.data[i] if (i is not None and isinstance(var.data, list)) else var.data
             where = f"messages[{mi}]['content'][{ci}] (role {var.role!r})"
-            parts.append(fill_template(_text(data), values, where))
+            parts.append(fill_template(as_text(data), values, where))
         rendered.append({"role": message["role"], "content": "\n\n".join(parts)})
     return rendered
-
-
-# -- feedback targets ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Target:
-    """A Variable that receives a gradient, and its per-sample values."""
-
-    variable: Variable
-    kind: str  # "shared", "batched" or "item"
-    where: str
-    samples: dict[int, str] = field(default_factory=dict)  # sample -> value shown
-
-
-def collect_targets(
-    messages: Sequence[dict[str, Any]], inputs: Sequence[_Input], n: int | None
-) -> list[_Target]:
-    """The Variables of ``messages`` and ``inputs`` that require grad, each once, in order."""
-    targets: dict[int, _Target] = {}
-    indices = range(n) if n is not None else [0]
-
-    def add(var: Variable, kind: str, where: str, sample: int, value: Any) -> None:
-        target = targets.get(id(var))
-        if target is None:
-            target = targets[id(var)] = _Target(var, kind, where)
-        elif where not in target.where:
-            target.where += f"; {where}"
-        target.samples.setdefault(sample, _text(value))
-
-    for mi, message in enumerate(messages):
-        for var in message["content"]:
-            if not var.requires_grad:
-                continue
-            batched = n is not None and isinstance(var.data, list)
-            for i in indices:
-                value = var.data[i] if batched else var.data
-                add(
-                    var,
-                    "batched" if batched else "shared",
-                    f"in the {message['role']} message (message {mi + 1})",
-                    i,
-                    value,
-                )
-    for item in inputs:
-        for i in indices:
-            var = item.variable_at(i)
-            if var is None or not var.requires_grad:
-                continue
-            kind = (
-                "item"
-                if isinstance(item.value, list)
-                else ("batched" if item.length is not None else "shared")
-            )
-            add(var, kind, f"as the value of the placeholder {{{item.name}}}", i, item.at(i))
-    return list(targets.values())
-
-
-def gradients_for(
-    ctx: Any, targets: Sequence[_Target], feedback: dict[int, dict[int, str]], n: int | None
-) -> tuple[Variable | None, ...]:
-    """One gradient per input edge of ``ctx``: the merged feedback of each target Variable.
-
-    ``feedback`` maps ``id(variable)`` to ``{sample: text}``.
-    """
-    grads: dict[int, Variable] = {}
-    for target in targets:
-        var = target.variable
-        per_sample = feedback.get(id(var), {})
-        role = f"feedback to {var.role}"
-        if target.kind == "batched":
-            size = n if n is not None else 1
-            grads[id(var)] = Variable([per_sample.get(i, "") for i in range(size)], role=role)
-        elif target.kind == "item" or n is None:
-            grads[id(var)] = Variable(next(iter(per_sample.values()), ""), role=role)
-        else:
-            parts = [
-                f"Feedback from sample {i + 1} of {n}:\n{text}"
-                for i, text in sorted(per_sample.items())
-                if text
-            ]
-            grads[id(var)] = Variable("\n\n".join(parts), role=role)
-    out: list[Variable | None] = []
-    for var in ctx.input_variables:
-        # A Variable used twice gets its gradient once: on its first edge.
-        out.append(grads.pop(id(var), None))
-    return tuple(out)
-
-
-# -- structured calls with parsing retries ---------------------------------------------------------
-
-
-class UnusableReply(Exception):
-    """A model reply that cannot be used; ``count_mismatch`` when fields are missing."""
-
-    def __init__(self, problem: str, count_mismatch: bool = False) -> None:
-        super().__init__(problem)
-        self.count_mismatch = count_mismatch
-
-
-def parse_json_object(reply: str) -> dict[str, Any]:
-    """Parses a JSON object from a model reply, tolerating code fences and surrounding text.
-
-    Raises:
-        UnusableReply: If no JSON object can be read.
-    """
-    text = reply.strip()
-    fenced = re.match(r"^```[A-Za-z]*\s*(.*?)\s*```$", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
-    candidates = [text]
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-        raise UnusableReply(f"the reply is JSON but not an object (got {type(value).__name__}).")
-    raise UnusableReply("the reply is not valid JSON.")
-
-
-def feedback_parser(names: Sequence[str]) -> Callable[[str], dict[str, str]]:
-    """Returns a parser of a feedback reply: one string per name in ``names``."""
-
-    def parse(reply: str) -> dict[str, str]:
-        obj = parse_json_object(reply)
-        missing = [name for name in names if name not in obj]
-        if missing and len(names) == 1 and len(obj) == 1:
-            obj = {names[0]: next(iter(obj.values()))}
-            missing = []
-        if missing:
-            raise UnusableReply(
-                f"expected {len(names)} feedback field(s) {list(names)!r}, got {len(obj)} "
-                f"({sorted(obj)!r}); missing {missing!r}.",
-                count_mismatch=len(obj) != len(names),
-            )
-        return {name: _feedback_text(obj[name]) for name in names}
-
-    return parse
-
-
-def _feedback_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    return json.dumps(value)
-
-
-class _CallCapture:
-    """Forwards model-call records to the recorder in effect and keeps them (to set ``parsed``)."""
-
-    def __init__(self) -> None:
-        self.outer = current_recorder()
-        self.owner = current_owner()
-        self.records: list[Any] = []
-
-    def name(self) -> str | None:
-        name = getattr(self.owner, "name", None)
-        return name() if callable(name) else None
-
-    def record(self, record: Any) -> None:
-        self.records.append(record)
-        if self.outer is not None:
-            self.outer(record)
-
-
-async def structured_call(
-    send: Callable[[list[dict[str, Any]]], Awaitable[str]],
-    messages: list[dict[str, Any]],
-    parse: Callable[[str], Any],
-    expected: str,
-    model: str | None,
-) -> Any:
-    """Sends ``messages`` and parses the reply, asking again (with the problem explained) up to
-    ``BACKWARD_PASS_MAX_RETRIES`` times.
-
-    Raises:
-        RuntimeError: If no reply could be parsed, naming the node, the model and ``expected``.
-        ValueError: If the last reply was JSON with the wrong number of fields.
-    """
-    conversation = list(messages)
-    attempts = BACKWARD_PASS_MAX_RETRIES + 1
-    problem: UnusableReply | None = None
-    reply = ""
-    capture = _CallCapture()
-    for _ in range(attempts):
-        with recording_to(capture.record, current_phase()):
-            reply = await send(conversation)
-        try:
-            parsed = parse(reply)
-        except UnusableReply as exc:
-            problem = exc
-            conversation = [*messages, *repair_message(reply, str(exc))]
-            continue
-        if capture.records:
-            capture.records[-1].parsed = parsed
-        return parsed
-    assert problem is not None
-    node = capture.name() or "a model call outside the graph"
-    message = (
-        f"{node}: the reply of model {model!r} could not be used after {attempts} attempts; "
-        f"expected {expected}. Last problem: {problem} Last reply: {reply!r:.300}"
-    )
-    if problem.count_mismatch:
-        raise ValueError(message)
-    raise RuntimeError(message)
-
-
-async def gather_all(coros: Sequence[Awaitable[Any]]) -> list[Any]:
-    """Awaits every coroutine concurrently; raises the first error in input order, if any."""
-    results = await asyncio.gather(*coros, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return list(results)
-
-
-async def backward_feedback(
-    conversation: list[dict[str, str]],
-    response: str,
-    response_role: str,
-    objective: str,
-    targets: Sequence[tuple[_Target, str]],
-    evaluation: bool = False,
-) -> dict[int, str]:
-    """One backward-model call for one sample: ``{id(variable): feedback}`` for ``targets``
-    (pairs of a target and its value in this sample)."""
-    client = get_backward_model_client()
-    shown = [
-        FeedbackTarget(f"feedback_{k}", t.variable.role, value, t.where)
-        for k, (t, value) in enumerate(targets, start=1)
-    ]
-    messages = chat_backward_messages(
-        conversation, response, response_role, objective, shown, evaluation=evaluation
-    )
-    response_format = feedback_response_format(shown)
-
-    async def send(msgs: list[dict[str, Any]]) -> str:
-        return await client.achat(msgs, response_format=response_format)
-
-    names = [t.name for t in shown]
-    expected = f"a JSON object with the string fields {names!r}"
-    parsed = await structured_call(send, messages, feedback_parser(names), expected, client._model)
-    return {id(t.variable): parsed[s.name] for (t, _), s in zip(targets, shown)}
 
 
 # -- ChatCompletion --------------------------------------------------------------------------------
@@ -576,25 +321,3 @@ class ChatCompletion(Function):
             for key, text in result.items():
                 merged.setdefault(key, {})[i] = text
         return gradients_for(ctx, state.targets, merged, state.n)
-
-
-def per_sample_feedback(grad: Variable | None, n: int | None) -> list[str]:
-    """The feedback text for each sample (a scalar gradient applies to every sample).
-
-    Raises:
-        ValueError: If a batched gradient's length differs from the batch size.
-    """
-    size = n if n is not None else 1
-    if grad is None:
-        return [""] * size
-    data = grad.data
-    if isinstance(data, list):
-        if n is None:
-            return ["\n\n".join(_text(d) for d in data if d not in (None, ""))]
-        if len(data) != n:
-            raise ValueError(
-                f"The gradient has {len(data)} items but the batch has {n} samples "
-                f"(gradient role {grad.role!r})."
-            )
-        return [_text(d).strip() for d in data]
-    return [_text(data).strip()] * size
