@@ -269,6 +269,56 @@ def test_backward_prompt_structure(local_server, model, backward):
         assert phrase in BACKWARD_SYSTEM_PROMPT
 
 
+SNAPSHOT = """\
+Here is one call to a language model.
+
+The messages it received:
+<CONVERSATION>
+<MESSAGE role="system">
+Answer in one word.
+</MESSAGE>
+<MESSAGE role="user">
+Capital of Italy?
+</MESSAGE>
+</CONVERSATION>
+
+Its response (the response to the chat messages):
+<RESPONSE>
+Milan
+</RESPONSE>
+
+The response received this feedback; your feedback to the variables should address it:
+<FEEDBACK>
+Wrong city.
+</FEEDBACK>
+
+Give feedback to each of these variables:
+
+<VARIABLE name="feedback_1" role="system prompt">
+Answer in one word.
+</VARIABLE>
+It was used in the system message (message 1).
+
+<VARIABLE name="feedback_2" role="country">
+Italy
+</VARIABLE>
+It was used as the value of the placeholder {country}.
+
+Answer with a JSON object with exactly these keys: "feedback_1", "feedback_2". Each value is \
+your feedback to that variable, or an empty string if it needs no change."""
+
+
+def test_backward_prompt_snapshot(local_server, model, backward):
+    local_server.script.when(user="Capital").reply("Milan")
+    system = afnio.Variable("Answer in one word.", role="system prompt", requires_grad=True)
+    country = afnio.Variable("Italy", role="country", requires_grad=True)
+    question = afnio.Variable("Capital of {country}?", role="question")
+    out = F.chat_completion(model, chat(system, question), {"country": country}, model="gpt-4o")
+    out.backward(afnio.Variable("Wrong city.", role="feedback"))
+    (request,) = backward_requests(local_server)
+    assert request.body["messages"][1]["content"] == SNAPSHOT
+
+
 def test_batched_feedback_mapping(local_server, model, backward):
     system = afnio.Variable("Translate.", role="system prompt", requires_grad=True)
     texts = afnio.Variable(["one", "two", "three"], role="texts", requires_grad=True)

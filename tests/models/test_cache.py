@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,13 +44,11 @@ def test_key_is_stable_across_processes():
         print(request_key("openai", "gpt-4o", [{"role": "user", "content": "ping"}], {"seed": 1}))
         """
     )
-    keys = {
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        for _ in range(2)
-    }
-    assert keys == {request_key("openai", "gpt-4o", PING, {"seed": 1})}
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}  # a different str hash() than ours
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert out == request_key("openai", "gpt-4o", PING, {"seed": 1})
 
 
 def test_cache_hit_skips_the_server_and_adds_no_usage(local_server, make_client, tmp_path):

@@ -211,6 +211,17 @@ def test_retry_after_header_is_honoured():
     assert policy.delay(0, response) == 30.0  # capped
 
 
+def test_retry_after_is_waited_for(local_server, make_client):
+    local_server.script.when(user="ping").reply("pong")
+    local_server.faults = Faults(retry_after=0.3)
+    client = make_client(retry_base_delay=0.0, retry_max_delay=5.0)
+    local_server.inject("429")
+    client.chat(messages=PING, model="gpt-4o")
+    first, second = local_server.requests
+    assert first.status == 429 and second.status == 200
+    assert first.end is not None and second.start - first.end >= 0.3  # a lower bound only
+
+
 def test_backoff_has_seeded_full_jitter():
     a = RetryPolicy(max_retries=5, base_delay=0.5, max_delay=4.0, seed=3)
     b = RetryPolicy(max_retries=5, base_delay=0.5, max_delay=4.0, seed=3)
