@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import io
+import pickle
 
 import pytest
 
@@ -117,3 +119,98 @@ def test_docstring_examples(name):
 
 def test_afnio_functional_alias():
     assert afnio.functional is cog.functional
+
+
+# -- op modules that call models (through the local server) -----------------------------------
+@pytest.fixture
+def forward_model(local_server):
+    from afnio.models.openai import AsyncOpenAI
+
+    return AsyncOpenAI(base_url=local_server.base_url, api_key=local_server.api_key)
+
+
+def test_chat_completion_module_keeps_its_last_call(local_server, forward_model):
+    local_server.script.when(user="Italian").reply("Ciao")
+    chat = cog.ChatCompletion()
+    system = cog.Parameter("Greet in {language}.", role="system prompt")
+    messages = [
+        {"role": "system", "content": [system]},
+        {"role": "user", "content": [Variable("Say hello in {language}.")]},
+    ]
+    out = chat(forward_model, messages, inputs={"language": "Italian"}, model="gpt-4o-mini")
+    assert out.data == "Ciao" and out.grad_fn.name() == "ChatCompletionBackward0"
+    assert chat.forward_model_client is forward_model
+    assert chat.messages is messages
+    assert chat.completion_args == {"model": "gpt-4o-mini"}
+    sd = chat.state_dict()
+    assert list(sd) == ["messages", "forward_model_client", "completion_args"]
+    assert sd["forward_model_client"]["class_type"] == "AsyncOpenAI"
+    fresh = cog.ChatCompletion()
+    with pytest.raises(RuntimeError, match="Missing model client for 'forward_model_client'"):
+        fresh.load_state_dict(sd)
+    fresh.load_state_dict(sd, model_clients={"forward_model_client": forward_model})
+    assert fresh.messages[0]["content"][0].data == "Greet in {language}."
+    with pytest.raises(TypeError, match="Cannot assign 'list' as chat 'messages'"):
+        chat(forward_model, [], model="gpt-4o-mini")
+
+
+def test_evaluator_modules_accept_lambdas_but_refuse_to_save_them():
+    evaluator = cog.DeterministicEvaluator()
+    prediction = Variable(["green", "blue"], role="color", requires_grad=True)
+    score, explanation = evaluator(
+        prediction,
+        ["red", "blue"],
+        lambda p, t: int(p == t),
+        "exact match",
+        None,
+        sum,
+        "summation",
+    )
+    assert score.data == 1
+    assert explanation.role == "Evaluation result explanation of color"
+    assert evaluator.eval_fn_purpose.data == "exact match"
+    assert evaluator.reduction_fn is sum
+    with pytest.raises(pickle.PicklingError, match="'eval_fn'.*module level"):
+        afnio.save(evaluator.state_dict(), io.BytesIO())
+
+
+def test_exact_match_module(local_server):
+    evaluator = cog.ExactMatchEvaluator()
+    score, _ = evaluator(Variable(["a", "b"], role="answer"), ["a", "c"])
+    assert score.data == 1
+    assert evaluator.reduction_fn is sum and evaluator.reduction_fn_purpose.data == "summation"
+    buffer = io.BytesIO()
+    afnio.save(evaluator.state_dict(), buffer)  # builtins save fine
+    buffer.seek(0)
+    fresh = cog.ExactMatchEvaluator()
+    fresh.load_state_dict(afnio.load(buffer))
+    assert fresh.reduction_fn is sum
+
+
+def test_lm_judge_module(local_server, forward_model):
+    local_server.script.when(schema="evaluation").reply(
+        {"score": False, "explanation": "The translation is Spanish, not Italian."}
+    )
+    judge = cog.LMJudgeEvaluator()
+    messages = [
+        {
+            "role": "user",
+            "content": [Variable("Is {prediction} the Italian of {target}? Answer in JSON.")],
+        }
+    ]
+    prediction = Variable("Hola", role="translation", requires_grad=True)
+    score, explanation = judge(
+        forward_model, messages, prediction, target="Hello", model="gpt-4o-mini"
+    )
+    assert score.data is False
+    assert "Spanish" in explanation.data
+    assert judge.forward_model_client is forward_model and judge.messages is messages
+    assert judge.eval_mode.data is True and judge.completion_args == {"model": "gpt-4o-mini"}
+    assert list(judge.state_dict()) == [
+        "reduction_fn_purpose",
+        "eval_mode",
+        "messages",
+        "forward_model_client",
+        "completion_args",
+        "reduction_fn",
+    ]
