@@ -28,6 +28,7 @@ from afnio.autodiff._prompts import (
     repair_message,
 )
 from afnio.autodiff.config import BACKWARD_PASS_MAX_RETRIES
+from afnio.models.records import sample_index
 
 if TYPE_CHECKING:
     from afnio.autodiff.lm_ops import _Input
@@ -280,9 +281,10 @@ async def backward_feedback(
     objective: str,
     targets: Sequence[tuple[_Target, str]],
     evaluation: bool = False,
+    sample: int | None = None,
 ) -> dict[int, str]:
     """One backward-model call for one sample: ``{id(variable): feedback}`` for ``targets``
-    (pairs of a target and its value in this sample)."""
+    (pairs of a target and its value in this sample); ``sample`` goes into the call records."""
     client = get_backward_model_client()
     shown = [
         FeedbackTarget(f"feedback_{k}", t.variable.role, value, t.where)
@@ -294,7 +296,8 @@ async def backward_feedback(
     response_format = feedback_response_format(shown)
 
     async def send(msgs: list[dict[str, Any]]) -> str:
-        return await client.achat(msgs, response_format=response_format)
+        with sample_index(sample):
+            return await client.achat(msgs, response_format=response_format)
 
     names = [t.name for t in shown]
     expected = f"a JSON object with the string fields {names!r}"

@@ -52,6 +52,7 @@ from afnio.autodiff.decorators import evaluator
 from afnio.autodiff.function import Function
 from afnio.autodiff.lm_ops import batch_size, check_client, check_inputs, render_messages
 from afnio.models.model import ChatCompletionModel
+from afnio.models.records import sample_index
 
 __all__ = ["DeterministicEvaluator", "ExactMatchEvaluator", "LMJudgeEvaluator"]
 
@@ -466,11 +467,14 @@ class LMJudgeEvaluator(Function):
                 values["target"] = "" if targets[i] is None else str(targets[i])
             conversations.append(render_messages(messages, values, i if n is not None else None))
 
-        async def judge(conversation: list[dict[str, str]]) -> tuple[dict[str, Any], str]:
+        async def judge(
+            i: int | None, conversation: list[dict[str, str]]
+        ) -> tuple[dict[str, Any], str]:
             replies: list[str] = []
 
             async def send(msgs: list[dict[str, Any]]) -> str:
-                reply = await forward_model_client.achat(messages=msgs, **args)
+                with sample_index(i):
+                    reply = await forward_model_client.achat(messages=msgs, **args)
                 replies.append(reply)
                 return reply
 
@@ -480,7 +484,9 @@ class LMJudgeEvaluator(Function):
             )
             return verdict, replies[-1]
 
-        results = await gather_all([judge(c) for c in conversations])
+        results = await gather_all(
+            [judge(i if n is not None else None, c) for i, c in enumerate(conversations)]
+        )
         scores = [verdict["score"] for verdict, _ in results]
         explanations = [verdict["explanation"] for verdict, _ in results]
         if n is None:
@@ -548,6 +554,7 @@ class LMJudgeEvaluator(Function):
                     objective,
                     pairs,
                     evaluation=state["eval_mode"],
+                    sample=i if n is not None else None,
                 )
             )
         results = await gather_all(jobs)

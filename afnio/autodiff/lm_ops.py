@@ -46,6 +46,7 @@ from afnio.autodiff._lm_backward import (
 )
 from afnio.autodiff.function import Function
 from afnio.models.model import ChatCompletionModel
+from afnio.models.records import sample_index
 
 __all__ = ["CHAT_RESPONSE_ROLE", "ChatCompletion"]
 
@@ -292,9 +293,11 @@ class ChatCompletion(Function):
             render_messages(messages, {item.name: item.at(i or 0) for item in described}, i)
             for i in indices
         ]
-        responses = await gather_all(
-            [forward_model_client.achat(messages=c, **completion_args) for c in conversations]
-        )
+        async def call(i: int | None, conversation: list[dict[str, str]]) -> str:
+            with sample_index(i):
+                return await forward_model_client.achat(messages=conversation, **completion_args)
+
+        responses = await gather_all([call(i, c) for i, c in zip(indices, conversations)])
         targets = collect_targets(messages, described, n)
         ctx.save_for_backward(_ChatState(n, conversations, [str(r) for r in responses], targets))
         return Variable(responses if n is not None else responses[0], role=CHAT_RESPONSE_ROLE)
@@ -312,7 +315,12 @@ class ChatCompletion(Function):
             indices.append(i)
             jobs.append(
                 backward_feedback(
-                    state.conversations[i], state.responses[i], CHAT_RESPONSE_ROLE, objective, pairs
+                    state.conversations[i],
+                    state.responses[i],
+                    CHAT_RESPONSE_ROLE,
+                    objective,
+                    pairs,
+                    sample=i if state.n is not None else None,
                 )
             )
         results = await gather_all(jobs)

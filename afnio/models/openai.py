@@ -40,7 +40,7 @@ from afnio.models.model import (
     _as_dict,
 )
 from afnio.models.prices import calculate_cost, get_pricing
-from afnio.models.records import ModelCall, ModelCallError, redact
+from afnio.models.records import ModelCall, ModelCallError, current_sample, redact
 
 __all__ = ["INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
 
@@ -298,6 +298,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             completion_args=redact(dict(completion_args)),
             phase=current_phase(),
             node=name() if callable(name) else (type(owner).__name__ if owner else None),
+            sample=current_sample(),
             started_at=time.time(),
         )
         start = time.monotonic()

@@ -9,13 +9,33 @@ values that look like credentials are masked before they reach a record.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "ModelCallError", "jsonable", "redact"]
+__all__ = ["ModelCall", "ModelCallError", "current_sample", "jsonable", "redact", "sample_index"]
+
+_sample: contextvars.ContextVar[int | None] = contextvars.ContextVar("afnio_sample", default=None)
+
+
+@contextmanager
+def sample_index(index: int | None) -> Iterator[None]:
+    """Marks the model calls made inside the block as made for batch sample ``index``."""
+    token = _sample.set(index)
+    try:
+        yield
+    finally:
+        _sample.reset(token)
+
+
+def current_sample() -> int | None:
+    """The batch sample the current model call is made for, if an operation said so."""
+    return _sample.get()
 
 _ids = itertools.count(1)
 
@@ -99,6 +119,8 @@ class ModelCall:
             operation.
         node: The name of the graph node that made the call (e.g. ``"ChatCompletionBackward0"``),
             if any.
+        sample: The index of the batch sample the call was made for (``None`` when the call
+            served a whole batch or no batch).
         provider: E.g. ``"openai"``.
         model: The requested model name.
         messages: The chat messages sent, in full.
@@ -137,6 +159,7 @@ class ModelCall:
     error: str | None = None
     phase: str | None = None
     node: str | None = None
+    sample: int | None = None
     started_at: float = 0.0
     id: int = field(default_factory=lambda: next(_ids))
 
@@ -146,6 +169,7 @@ class ModelCall:
             "id": self.id,
             "phase": self.phase,
             "node": self.node,
+            "sample": self.sample,
             "provider": self.provider,
             "model": self.model,
             "messages": jsonable(copy.deepcopy(self.messages)),

@@ -341,6 +341,9 @@ def test_batched_feedback_mapping(local_server, model, backward):
         "",
         "Feedback to the texts. (bad C)",
     ]
+    backward_calls = [c for c in out.grad_fn.calls if c.phase == "backward"]
+    assert sorted(c.sample for c in backward_calls) == [0, 2]
+    assert sorted(c.sample for c in out.grad_fn.calls if c.phase == "forward") == [0, 1, 2]
     assert [s.grad[0].data for s in shots] == [
         "Feedback to the example 0. (bad A)", "", "Feedback to the example 2. (bad C)"
     ]  # fmt: skip
