@@ -293,6 +293,7 @@ class ChatCompletion(Function):
             render_messages(messages, {item.name: item.at(i or 0) for item in described}, i)
             for i in indices
         ]
+
         async def call(i: int | None, conversation: list[dict[str, str]]) -> str:
             with sample_index(i):
                 return await forward_model_client.achat(messages=conversation, **completion_args)

@@ -37,6 +37,7 @@ def current_sample() -> int | None:
     """The batch sample the current model call is made for, if an operation said so."""
     return _sample.get()
 
+
 _ids = itertools.count(1)
 
 _SECRET_NAMES = frozenset(
