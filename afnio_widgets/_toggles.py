@@ -1,0 +1,100 @@
+"""Switches for autodiff state: :class:`GradModeToggle` (grad mode of the kernel thread).
+
+The ``requires_grad`` switches of leaves live in :class:`~afnio_widgets.GraphView`'s panel; their
+kernel side is :meth:`afnio_widgets._state.GraphState.set_requires_grad`.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any
+
+import anywidget
+import traitlets
+
+import afnio
+from afnio_widgets._assets import bundle
+
+__all__ = ["GradModeToggle"]
+
+
+def _ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipywidgets
+        return None
+    return get_ipython()
+
+
+class GradModeToggle(anywidget.AnyWidget):
+    """A switch showing and setting afnio's grad mode for the kernel thread.
+
+    Turning it off is ``afnio.set_grad_enabled(False)``: the cells that follow build no graph
+    until it is turned on again. Grad mode is per thread; the switch acts on the thread that
+    created it (the one that runs the cells). In IPython it re-reads the mode after every cell,
+    so ``afnio.set_grad_enabled(...)`` in code shows too; :meth:`refresh` does it by hand.
+
+    Args:
+        label: The text next to the switch.
+
+    Example:
+        >>> import afnio
+        >>> from afnio_widgets import GradModeToggle
+        >>> toggle = GradModeToggle()
+        >>> toggle.enabled = False
+        >>> afnio.is_grad_enabled()
+        False
+        >>> toggle.enabled = True
+        >>> afnio.is_grad_enabled()
+        True
+        >>> toggle.close()
+    """
+
+    _esm = bundle("gradmode.js")
+    _css = bundle("widget.css")
+
+    enabled = traitlets.Bool(True).tag(sync=True)
+    """Whether grad mode is on (operations record a backward graph); setting it switches it."""
+
+    label = traitlets.Unicode("grad mode").tag(sync=True)
+    """The text next to the switch."""
+
+    def __init__(self, label: str = "grad mode") -> None:
+        super().__init__(enabled=afnio.is_grad_enabled(), label=label)
+        self._thread = threading.get_ident()
+        self.observe(self._apply, names="enabled")
+        self._shell = _ipython()
+        if self._shell is not None:
+            self._shell.events.register("post_run_cell", self._after_cell)
+
+    def _apply(self, change: dict[str, Any]) -> None:
+        if bool(change["new"]) == afnio.is_grad_enabled():
+            return
+        if threading.get_ident() != self._thread:
+            warnings.warn(
+                "GradModeToggle was switched from another thread than the one that created it; "
+                "grad mode is per thread, so the kernel's cells are not affected.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        afnio.set_grad_enabled(bool(change["new"]))
+
+    def _after_cell(self, *_args: Any) -> None:
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Shows the current grad mode of the kernel thread."""
+        if threading.get_ident() == self._thread:
+            self.enabled = afnio.is_grad_enabled()
+
+    def close(self) -> None:
+        """Stops following cells and closes the widget."""
+        if self._shell is not None:
+            try:
+                self._shell.events.unregister("post_run_cell", self._after_cell)
+            except ValueError:
+                pass
+            self._shell = None
+        super().close()
