@@ -1,0 +1,108 @@
+// DOT text for Graphviz. The layout DOT carries no user text at all: nodes are named d0, d1…
+// and sized from the label lines we draw ourselves. The export DOT (toolbar "DOT" button) does
+// carry labels, escaped with dotEscape.
+
+/** @typedef {import("./collapse.js").DrawGraph} DrawGraph */
+
+/**
+ * Escapes text for a double-quoted DOT string: backslashes and quotes are escaped, line breaks
+ * become the `\n` escape, other control characters are dropped.
+ * @param {string} text
+ * @returns {string}
+ */
+export function dotEscape(text) {
+  return String(text)
+    .replace(/\\/g, "\\\\")
+    .replace(/"/g, '\\"')
+    .replace(/\r\n?/g, "\n")
+    .replace(/\n/g, "\\n")
+    // biome-ignore lint: control characters are what we remove
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+}
+
+/**
+ * A double-quoted DOT string.
+ * @param {string} text
+ */
+export function dotString(text) {
+  return `"${dotEscape(text)}"`;
+}
+
+/**
+ * @typedef {object} LayoutDot
+ * @property {string} source DOT text.
+ * @property {string[]} names Draw-node id for each DOT node name d<i>.
+ */
+
+/**
+ * @typedef {object} DotOptions
+ * @property {"dot" | "sfdp"} engine
+ * @property {string} [rankdir]
+ * @property {boolean} [limits] Cheaper `dot` settings for large or dense graphs.
+ */
+
+/**
+ * DOT for laying out a draw graph (sizes in inches, 72 px each).
+ * @param {DrawGraph} draw
+ * @param {DotOptions} options
+ * @returns {LayoutDot}
+ */
+export function layoutDot(draw, options) {
+  /** @type {Map<string, string>} */
+  const name = new Map();
+  const names = draw.nodes.map((n, i) => {
+    name.set(n.id, `d${i}`);
+    return n.id;
+  });
+  const graphAttrs =
+    options.engine === "sfdp"
+      ? ["overlap=prism", "splines=false", "outputorder=edgesfirst", "K=1.2", "sep=\"+6\""]
+      : [
+          `rankdir=${options.rankdir === "LR" ? "LR" : "TB"}`,
+          "nodesep=0.25",
+          "ranksep=0.35",
+          "outputorder=edgesfirst",
+          ...(options.limits
+            ? ["nslimit=2", "nslimit1=2", "mclimit=0.3", "searchsize=20", "remincross=false"]
+            : []),
+        ];
+  const lines = [
+    "digraph G {",
+    `graph [${graphAttrs.join(", ")}];`,
+    'node [shape=box, fixedsize=true, label="", margin=0];',
+    "edge [arrowsize=0.6];",
+  ];
+  draw.nodes.forEach((n, i) => {
+    lines.push(`d${i} [width=${(n.width / 72).toFixed(3)}, height=${(n.height / 72).toFixed(3)}];`);
+  });
+  draw.edges.forEach((e, i) => {
+    const s = name.get(e.source);
+    const t = name.get(e.target);
+    if (s && t) lines.push(`${s} -> ${t} [id=x${i}];`);
+  });
+  lines.push("}");
+  return { source: lines.join("\n"), names };
+}
+
+/**
+ * DOT of what is drawn, with escaped labels, for people (the toolbar's "DOT" button).
+ * @param {DrawGraph} draw
+ * @returns {string}
+ */
+export function exportDot(draw) {
+  /** @type {Map<string, string>} */
+  const name = new Map(draw.nodes.map((n, i) => [n.id, `n${i}`]));
+  const lines = ["digraph afnio {", 'node [fontname="Helvetica", fontsize=10];'];
+  draw.nodes.forEach((n, i) => {
+    const shape = n.kind === "function" ? "ellipse" : n.kind === "group" ? "folder" : "box";
+    lines.push(`n${i} [shape=${shape}, label=${dotString(n.lines.join("\n"))}];`);
+  });
+  for (const e of draw.edges) {
+    const s = name.get(e.source);
+    const t = name.get(e.target);
+    if (!s || !t) continue;
+    lines.push(e.badge ? `${s} -> ${t} [label=${dotString(e.badge)}];` : `${s} -> ${t};`);
+  }
+  lines.push("}");
+  return lines.join("\n");
+}
