@@ -189,6 +189,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         self._history_lock = threading.Lock()
         self._unpriced: set[str] = set()
         self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore_loop: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- public state ----------------------------------------------------------------------------
@@ -396,9 +397,11 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         )
 
     def _limiter(self) -> asyncio.Semaphore:
-        # Created lazily on afnio's loop, where every call runs.
-        if self._semaphore is None:
+        # Created lazily on afnio's loop, where every call runs (again if that loop was replaced).
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._semaphore_loop is not loop:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
+            self._semaphore_loop = loop
         return self._semaphore
 
     def _scrub(self, text: str) -> str:
