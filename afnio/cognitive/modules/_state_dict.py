@@ -85,9 +85,9 @@ def _check_savable(key: str, value: Any) -> None:
         _validate_function(value)
     except (TypeError, ValueError) as exc:
         raise pickle.PicklingError(
-            f"Cannot save the function registered as '{key}': {exc} Only functions that can be "
-            "imported by name can be saved: define it with `def` at module level (or use a "
-            "builtin such as `sum`) and pass that function instead."
+            f"Cannot save the function registered as '{key}': {exc} Functions are saved by "
+            "name, so only functions defined with `def` at module level and builtins (such as "
+            "`sum`) can be saved."
         ) from None
 
 
