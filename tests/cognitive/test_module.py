@@ -451,3 +451,17 @@ def test_grad_mode_does_not_affect_parameters():
         m = Module()
         m.p = Parameter("x")
     assert m.p.requires_grad
+
+
+def test_deepcopy_shares_model_clients():
+    import copy
+
+    agent = Agent()
+    agent._optimizers = object()
+    clone = copy.deepcopy(agent)
+    assert clone.model is agent.model
+    assert clone.prompt is not agent.prompt and clone.prompt.data == agent.prompt.data
+    assert clone.messages[0]["content"][0] is clone.prompt  # shared Variables stay shared
+    assert clone.child is not agent.child and clone._optimizers is None
+    clone.prompt.data = "changed"
+    assert agent.prompt.data == "Be brief."

@@ -103,6 +103,8 @@ def test_unused_op_modules_round_trip_strictly():
     [
         "afnio.cognitive.modules.module",
         "afnio.cognitive.modules._state_dict",
+        "afnio.cognitive.modules._registries",
+        "afnio.cognitive.modules._iteration",
         "afnio.cognitive.modules.add",
         "afnio.cognitive.modules.sum",
         "afnio.cognitive.modules.split",

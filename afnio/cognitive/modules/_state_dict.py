@@ -77,9 +77,9 @@ class StateDict(collections.OrderedDict):
 
 
 def _check_savable(key: str, value: Any) -> None:
-    from afnio.cognitive.modules.module import _is_function
+    from afnio.cognitive.modules._registries import is_function
 
-    if not _is_function(value):
+    if not is_function(value):
         return
     try:
         _validate_function(value)
@@ -328,7 +328,7 @@ def _plan_module(
     plan: _Plan,
     assign: bool,
 ) -> None:
-    from afnio.cognitive.modules.module import _is_function
+    from afnio.cognitive.modules._registries import is_function
 
     local: set[str] = set()
 
@@ -374,7 +374,7 @@ def _plan_module(
         found, saved = visit(name, func is None)
         if not found:
             continue
-        if not _is_function(saved):
+        if not is_function(saved):
             plan.errors.append(
                 f'While loading the function named "{prefix + name}", expected a function from '
                 f"checkpoint but received {type(saved).__name__}."
