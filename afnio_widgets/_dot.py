@@ -94,7 +94,7 @@ def to_dot(
         >>> import afnio_widgets
         >>> x = afnio.Variable('say "hi"', role="prompt", requires_grad=True)
         >>> dot = afnio_widgets.to_dot(x + afnio.Variable("!", role="mark"))
-        >>> 'label="say \\\\"hi\\\\"' in dot.source
+        >>> 'say \\\\"hi\\\\"' in dot.source
         True
     """
     graph = as_graph(source)

@@ -164,7 +164,7 @@ def wire(item: dict[str, Any]) -> dict[str, Any]:
     partial = False
     for key in _HEAVY:
         value = out.get(key)
-        if isinstance(value, str) and len(value) <= WIRE_TEXT or not value:
+        if (isinstance(value, str) and len(value) <= WIRE_TEXT) or not value:
             continue
         out[key], cut = _cap(value)
         partial = partial or cut
@@ -313,9 +313,9 @@ def graph_to_dict(roots: afnio.Variable | Sequence[afnio.Variable] | None) -> di
         >>> x = afnio.Variable("Hi", role="greeting", requires_grad=True)
         >>> g = graph_to_dict(x + afnio.Variable("!", role="mark"))
         >>> [n.get("name", n.get("role")) for n in g["nodes"]]
-        ['greeting and mark', 'AddBackward0', 'greeting', 'AccumulateGrad', 'mark']
-        >>> [(e["source"], e["target"], e["kind"]) for e in g["edges"]][:2]
-        [('n0', 'n1', 'output'), ('n1', 'n2', 'input')]
+        ['greeting and mark', 'AddBackward0', 'AccumulateGrad', 'greeting', 'mark']
+        >>> [(e["source"], e["target"], e["kind"], e["output_nr"]) for e in g["edges"]][:3]
+        [('n0', 'n1', 'output', 0), ('n1', 'n3', 'input', 0), ('n3', 'n2', 'output', 0)]
     """
     from afnio_widgets._state import GraphState
 

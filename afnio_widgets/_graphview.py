@@ -58,7 +58,7 @@ class GraphView(anywidget.AnyWidget):
         >>> a = afnio.Variable("Hello", role="greeting", requires_grad=True)
         >>> b = afnio.Variable("world", role="subject")
         >>> view = GraphView(F.sum([a, b]))
-        >>> sorted(n.get("name", n["role"]) for n in view.graph["nodes"])
+        >>> sorted(n.get("name") or n["role"] for n in view.graph["nodes"])
         ['AccumulateGrad', 'SumBackward0', 'greeting', 'greeting and subject', 'subject']
         >>> view.close()
     """
@@ -123,7 +123,7 @@ class GraphView(anywidget.AnyWidget):
         else:
             self._state.add_roots(root_list)
             self._observer = register_graph_observer(self._on_event)
-        self._state.take_patch()  # the first view asks for a snapshot anyway
+        self._state.discard_changes()  # every view starts from a snapshot
         self.on_msg(self._on_message)
 
     # -- public API -----------------------------------------------------------------------------
@@ -197,11 +197,14 @@ class GraphView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stops observing the graph, removes the gradient hooks and closes the widget."""
-        if self._observer is not None:
-            self._observer.remove()
+        observer = getattr(self, "_observer", None)  # close() also runs from __del__
+        if observer is not None:
+            observer.remove()
             self._observer = None
-        self._throttle.close()
-        self._state.close()
+        if hasattr(self, "_throttle"):
+            self._throttle.close()
+        if hasattr(self, "_state"):
+            self._state.close()
         super().close()
 
     # -- plumbing -------------------------------------------------------------------------------

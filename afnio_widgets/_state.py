@@ -323,6 +323,12 @@ class GraphState:
             self._meta_changed = False
             return patch
 
+    def discard_changes(self) -> None:
+        """Forgets the pending changes (a view about to get a snapshot does not need them)."""
+        with self._lock:
+            self._new, self._changed, self._new_edges, self._changed_edges = [], {}, [], {}
+            self._meta_changed = False
+
     def snapshot(self, *, for_wire: bool = False) -> dict[str, Any]:
         """The whole graph as a contract dict (see docs/widgets.md).
 

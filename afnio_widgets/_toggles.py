@@ -91,7 +91,7 @@ class GradModeToggle(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stops following cells and closes the widget."""
-        if self._shell is not None:
+        if getattr(self, "_shell", None) is not None:
             try:
                 self._shell.events.unregister("post_run_cell", self._after_cell)
             except ValueError:

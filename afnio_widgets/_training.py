@@ -12,6 +12,7 @@ import anywidget
 import traitlets
 
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
+from afnio.trainer import Callback
 from afnio_widgets._assets import bundle
 from afnio_widgets._graph import call_to_dict, json_safe
 from afnio_widgets._live import Throttle
@@ -166,6 +167,15 @@ class TrainingState:
             usage["calls"] += 1
             self._touch("usage")
 
+    def set_usage(self, tokens: dict[str, int] | None, cost: float) -> None:
+        """Replaces the totals (when they come from the clients' or the Trainer's own count)."""
+        with self._lock:
+            usage = self._data["usage"]
+            if tokens is not None:
+                usage.update(tokens)
+            usage["cost"] = cost
+            self._touch("usage")
+
     def snapshot(self) -> dict[str, Any]:
         """Everything, as a dict (format ``afnio-training``, see docs/widgets.md)."""
         with self._lock:
@@ -189,28 +199,47 @@ class TrainingState:
 
 def _named_parameters(agent: Any) -> list[tuple[str, Any]]:
     named = getattr(agent, "named_parameters", None)
-    if callable(named):
-        try:
-            return [(str(name), p) for name, p in named()]
-        except TypeError:
-            return []
-    return []
+    if not callable(named):
+        return []
+    return [(str(name), p) for name, p in named()]
 
 
-class TrainingView(anywidget.AnyWidget):
-    """A live chart of a training run, usable as a ``Trainer`` callback.
+def _client_usage(clients: list[Any]) -> tuple[dict[str, int], float]:
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    cost = 0.0
+    for client in clients:
+        usage = client.get_usage()
+        for key in tokens:
+            value = usage.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                tokens[key] += int(value)
+        amount = (usage.get("cost") or {}).get("amount")
+        if isinstance(amount, (int, float)):
+            cost += float(amount)
+    return tokens, cost
 
-    Shows the metrics of every step and epoch (an SVG chart), each parameter's text after every
-    optimizer step with a word-level diff against the previous version, and the tokens and cost
-    of the model calls so far.
 
-    Pass it to ``afnio.trainer.Trainer(callbacks=[view])`` and display it; or feed it by hand
-    with :meth:`log_step`, :meth:`log_parameter` and friends.
+class TrainingView(anywidget.AnyWidget, Callback):
+    """A live view of a training run, and a :class:`afnio.trainer.Callback` that feeds it.
+
+    Shows the metrics of every training step and validation pass as SVG charts (epoch
+    boundaries dashed), the epoch table, each parameter's text after every optimizer step with a
+    word-level diff against the previous version, and the tokens and cost spent so far.
+
+    Pass it to ``Trainer(callbacks=[view])`` and display it (before ``fit``, to watch it live);
+    or feed it by hand with :meth:`log_step`, :meth:`log_parameter` and friends.
+
+    Tokens and cost: with ``clients`` (the model clients also given to ``fit(llm_clients=...)``),
+    their usage since ``fit`` started (forward, backward and optimizer calls); otherwise the calls
+    recorded by graph nodes (forward and backward), with the cost the Trainer reports when it
+    reports one.
 
     Args:
-        height: Height of the chart in pixels.
-        title: A title shown above the chart.
-        track_calls: Count the tokens and cost of every model call recorded by graph nodes.
+        clients: Model clients whose usage to show.
+        height: Height of each metric chart in pixels.
+        title: A title shown above the charts.
+        track_calls: Count the model calls recorded by graph nodes (when ``clients`` is not
+            given).
 
     Example:
         >>> from afnio_widgets import TrainingView
@@ -226,25 +255,35 @@ class TrainingView(anywidget.AnyWidget):
     _esm = bundle("training.js")
     _css = bundle("widget.css")
 
-    height = traitlets.Int(260).tag(sync=True)
-    """Height of the metrics chart in pixels."""
+    height = traitlets.Int(200).tag(sync=True)
+    """Height of each metric chart in pixels."""
 
     title = traitlets.Unicode("").tag(sync=True)
-    """A title shown above the chart."""
+    """A title shown above the charts."""
 
-    def __init__(self, *, height: int = 260, title: str = "", track_calls: bool = True) -> None:
+    def __init__(
+        self,
+        clients: list[Any] | None = None,
+        *,
+        height: int = 200,
+        title: str = "",
+        track_calls: bool = True,
+    ) -> None:
         super().__init__(height=height, title=title)
         self._state = TrainingState()
         self._throttle = Throttle(
             self._flush, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
         )
         self._epoch: int | None = None
-        self._observer = register_graph_observer(self._on_event) if track_calls else None
+        self._clients = list(clients or [])
+        self._baseline: tuple[dict[str, int], float] | None = None
+        use_events = track_calls and not self._clients
+        self._observer = register_graph_observer(self._on_event) if use_events else None
         self.on_msg(self._on_message)
 
     @property
     def data(self) -> dict[str, Any]:
-        """Everything shown, as a dict (format ``afnio-training``)."""
+        """Everything shown, as a dict (format ``afnio-training``, see docs/widgets.md)."""
         return self._state.snapshot()
 
     # -- manual logging -------------------------------------------------------------------------
@@ -254,17 +293,17 @@ class TrainingView(anywidget.AnyWidget):
         self._throttle.poke()
 
     def log_validation(self, metrics: Any, *, epoch: int | None = None) -> None:
-        """Adds validation metrics."""
+        """Adds validation metrics (drawn as points after the last step)."""
         self._state.log_validation(metrics, epoch=self._epoch if epoch is None else epoch)
         self._throttle.poke()
 
     def log_epoch(self, metrics: Any, *, epoch: int | None = None) -> None:
-        """Adds an epoch's metrics."""
+        """Adds an epoch's metrics (a row of the epoch table)."""
         self._state.log_epoch(metrics, epoch=self._epoch if epoch is None else epoch)
         self._throttle.poke()
 
     def log_parameter(self, name: str, text: Any) -> None:
-        """Adds a parameter's value (a string or a Variable); unchanged values are skipped."""
+        """Adds a parameter's value (a string or a Variable); an unchanged value is skipped."""
         self._state.log_parameter(name, text, epoch=self._epoch)
         self._throttle.poke()
 
@@ -279,67 +318,78 @@ class TrainingView(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stops counting model calls and closes the widget."""
-        if self._observer is not None:
-            self._observer.remove()
+        observer = getattr(self, "_observer", None)  # close() also runs from __del__
+        if observer is not None:
+            observer.remove()
             self._observer = None
-        self._throttle.close()
+        if hasattr(self, "_throttle"):
+            self._throttle.close()
         super().close()
 
     # -- Trainer callback -----------------------------------------------------------------------
-    def on_fit_start(
-        self, trainer: Any = None, agent: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
+    def _poll_usage(self, trainer: Any) -> None:
+        if self._clients:
+            tokens, cost = _client_usage(self._clients)
+            base_tokens, base_cost = self._baseline or (dict.fromkeys(tokens, 0), 0.0)
+            self._state.set_usage(
+                {k: tokens[k] - base_tokens.get(k, 0) for k in tokens}, cost - base_cost
+            )
+        else:
+            total = getattr(trainer, "total_cost", None)
+            if isinstance(total, (int, float)) and total > 0:
+                self._state.set_usage(None, float(total))
+
+    def on_fit_start(self, trainer: Any, agent: Any) -> None:
         """Marks the run as started and records the parameters' initial values."""
+        if self._clients:
+            self._baseline = _client_usage(self._clients)
         self._state.set_status("running")
         for name, parameter in _named_parameters(agent):
-            self.log_parameter(name, parameter)
+            self._state.log_parameter(name, parameter, epoch=self._epoch)
         self._throttle.poke()
 
-    def on_train_epoch_start(
-        self, trainer: Any = None, agent: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
+    def on_train_epoch_start(self, trainer: Any, agent: Any, epoch: int) -> None:
         """Notes the current epoch."""
-        self._epoch = getattr(trainer, "current_epoch", None)
-        self._state.set_status("running", self._epoch)
+        self._epoch = epoch
+        self._state.set_status("running", epoch)
         self._throttle.poke()
 
     def on_train_batch_end(
-        self,
-        trainer: Any = None,
-        agent: Any = None,
-        metrics: Any = None,
-        batch_idx: Any = None,
-        *args: Any,
-        **kwargs: Any,
+        self, trainer: Any, agent: Any, metrics: dict[str, float] | None, batch_idx: int
     ) -> None:
-        """Records a training step's metrics."""
-        if self._epoch is None:
-            self._epoch = getattr(trainer, "current_epoch", None)
-        self.log_step(metrics, batch=batch_idx if isinstance(batch_idx, int) else None)
-
-    def on_optimizer_step(
-        self, trainer: Any = None, agent: Any = None, changes: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
-        """Records each parameter's new value (``changes`` holds values before and after)."""
-        for name, after in _changes(changes):
-            self.log_parameter(name, after)
-
-    def on_train_epoch_end(
-        self, trainer: Any = None, agent: Any = None, metrics: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
-        """Records an epoch's metrics."""
+        """Records a training step's metrics (a skipped batch has none)."""
         if metrics is not None:
-            self.log_epoch(metrics)
+            self._state.log_step(metrics, epoch=self._epoch, batch=batch_idx)
+        self._poll_usage(trainer)
+        self._throttle.poke()
 
-    def on_validation_end(
-        self, trainer: Any = None, agent: Any = None, metrics: Any = None, *args: Any, **kwargs: Any
-    ) -> None:
+    def on_optimizer_step(self, trainer: Any, agent: Any, changes: Any) -> None:
+        """Records each changed parameter's new value."""
+        known = self._state.snapshot()["parameters"]
+        for name, before, after in _changes(changes):
+            if name not in known and before is not None:
+                self._state.log_parameter(name, before, epoch=self._epoch)
+            self._state.log_parameter(name, after, epoch=self._epoch)
+        self._throttle.poke()
+
+    def on_validation_end(self, trainer: Any, agent: Any, metrics: dict[str, float]) -> None:
         """Records validation metrics."""
-        if metrics is not None:
-            self.log_validation(metrics)
+        self._state.log_validation(metrics, epoch=self._epoch)
+        self._poll_usage(trainer)
+        self._throttle.poke()
 
-    def on_fit_end(self, trainer: Any = None, agent: Any = None, *args: Any, **kwargs: Any) -> None:
+    def on_train_epoch_end(self, trainer: Any, agent: Any, metrics: dict[str, Any]) -> None:
+        """Records the epoch's mean training metrics (and validation ones, prefixed ``val_``)."""
+        row = dict(metrics.get("train") or {})
+        row.update({f"val_{k}": v for k, v in (metrics.get("val") or {}).items()})
+        if isinstance(metrics.get("cost"), (int, float)):
+            row["cost"] = metrics["cost"]
+        self._state.log_epoch(row, epoch=metrics.get("epoch", self._epoch))
+        self._throttle.poke()
+
+    def on_fit_end(self, trainer: Any, agent: Any) -> None:
         """Marks the run as finished and sends everything."""
+        self._poll_usage(trainer)
         self._state.set_status("done")
         self.flush()
 
@@ -360,27 +410,23 @@ class TrainingView(anywidget.AnyWidget):
                 self.send({"type": "snapshot", "rev": self._state.rev, "data": self.data})
 
 
-def _changes(changes: Any) -> list[tuple[str, Any]]:
-    """``(name, value after)`` pairs from an optimizer step's changes, in the shapes a Trainer
-    may report them: a mapping name -> (before, after) or -> {"before", "after"}, or a list of
-    dicts with ``name`` and ``after``."""
-    out: list[tuple[str, Any]] = []
+def _changes(changes: Any) -> list[tuple[str, Any, Any]]:
+    """``(name, before, after)`` triples from an optimizer step's changes: a list of
+    :class:`afnio.trainer.ParameterChange` (or of dicts with ``name``, ``before``, ``after``), or
+    a mapping name -> (before, after)."""
+    out: list[tuple[str, Any, Any]] = []
     if isinstance(changes, Mapping):
-        items = list(changes.items())
+        for name, value in changes.items():
+            if isinstance(value, (list, tuple)) and len(value) == 2:
+                out.append((str(name), value[0], value[1]))
+            else:
+                out.append((str(name), None, value))
     elif isinstance(changes, (list, tuple)):
-        items = [
-            (c.get("name", str(i)), c) if isinstance(c, Mapping) else (str(i), c)
-            for i, c in enumerate(changes)
-        ]
-    else:
-        return out
-    for name, value in items:
-        if isinstance(value, Mapping):
-            after = value.get("after", value.get("new"))
-        elif isinstance(value, (list, tuple)) and len(value) == 2:
-            after = value[1]
-        else:
-            after = value
-        if after is not None:
-            out.append((str(name), after))
-    return out
+        for i, change in enumerate(changes):
+            if isinstance(change, Mapping):
+                out.append((str(change.get("name", i)), change.get("before"), change.get("after")))
+            elif hasattr(change, "after"):
+                out.append(
+                    (str(getattr(change, "name", i)), getattr(change, "before", None), change.after)
+                )
+    return [item for item in out if item[2] is not None]
