@@ -8,9 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-
-__all__ = ["RetryPolicy", "is_retryable", "retry_after_seconds", "status_of"]
+__all__ = ["RetryPolicy", "is_provider_error", "is_retryable", "retry_after_seconds", "status_of"]
 
 
 def status_of(error: BaseException) -> int | None:
@@ -19,12 +17,21 @@ def status_of(error: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def is_provider_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from the provider's SDK (HTTP status, timeout, connection)."""
+    import openai
+
+    return isinstance(error, openai.APIError)
+
+
 def is_retryable(error: BaseException) -> bool:
     """Whether an attempt that raised ``error`` is worth retrying.
 
     Rate limits (429), request timeouts (408), conflicts (409), server errors (5xx), timeouts and
     connection errors are; client errors such as 400, 401, 403, 404 and 422 are not.
     """
+    import openai
+
     if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
         return True
     status = status_of(error)

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import concurrent.futures
 import functools
+import importlib
 import json
 import logging
 import os
@@ -26,11 +27,9 @@ import time
 import warnings
 from typing import Any
 
-import openai as _sdk
-
 from afnio._recording import current_owner, current_phase, record_call
 from afnio._runtime import get_loop, in_loop_thread
-from afnio.models._retry import RetryPolicy, is_retryable, status_of
+from afnio.models._retry import RetryPolicy, is_provider_error, is_retryable, status_of
 from afnio.models.cache import ResponseCache, request_key
 from afnio.models.model import (
     INITIAL_COST,
@@ -111,7 +110,8 @@ def _check_json_config(config: dict[str, Any]) -> None:
 class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     """Shared implementation of :class:`OpenAI` and :class:`AsyncOpenAI`."""
 
-    _sdk_class: Any = None
+    # The SDK is imported when the first client is made, which keeps `import afnio` fast.
+    _sdk_class_name = ""
 
     def __init__(
         self,
@@ -154,7 +154,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         if timeout is not _UNSET:
             sdk_args["timeout"] = timeout
         # afnio retries by itself, so that every attempt is counted, bounded and recorded.
-        self._client = self._sdk_class(max_retries=0, **sdk_args)
+        sdk_class = getattr(importlib.import_module("openai"), self._sdk_class_name)
+        self._client = sdk_class(max_retries=0, **sdk_args)
 
         if isinstance(cache, ResponseCache) or cache is None:
             self.cache: ResponseCache | None = cache
@@ -353,7 +354,9 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             try:
                 async with self._limiter():
                     return await self._create(messages=messages, model=model, **completion_args)
-            except _sdk.APIError as exc:
+            except Exception as exc:
+                if not is_provider_error(exc):
+                    raise
                 retryable = is_retryable(exc)
                 if not retryable or attempts > self._retry.max_retries:
                     raise self._final_error(record, exc, attempts, retryable) from exc
@@ -471,7 +474,7 @@ class AsyncOpenAI(_OpenAIClient):
         True
     """
 
-    _sdk_class = _sdk.AsyncOpenAI
+    _sdk_class_name = "AsyncOpenAI"
 
     async def _create(self, **kwargs: Any) -> Any:
         return await self._client.chat.completions.create(**kwargs)
@@ -494,7 +497,7 @@ class OpenAI(_OpenAIClient):
         'pong'
     """
 
-    _sdk_class = _sdk.OpenAI
+    _sdk_class_name = "OpenAI"
 
     async def _create(self, **kwargs: Any) -> Any:
         if self._executor is None:
