@@ -237,13 +237,8 @@ def make_loaders() -> tuple[DataLoader, DataLoader]:
 
 
 def make_trainer(root: str | os.PathLike[str], **kwargs: Any) -> Trainer:
-    return Trainer(
-        max_epochs=2,
-        enable_progress_bar=False,
-        enable_agent_summary=False,
-        default_root_dir=root,
-        **kwargs,
-    )
+    options = {"max_epochs": 2, "enable_progress_bar": False, "enable_agent_summary": False}
+    return Trainer(default_root_dir=root, **{**options, **kwargs})
 
 
 def outcome(result: dict[str, Any], agent: SentimentAgent) -> dict[str, Any]:

@@ -51,12 +51,15 @@ from pickle_forge import (
     call,
     forge,
 )
+from sentiment_agent import SentimentAgent, install, make_clients, make_loaders, make_trainer
 
 import afnio
 import afnio.cognitive as cog
 from afnio import Variable
+from afnio._model_client import ModelClientSingleton
 from afnio.cognitive import Parameter
 from afnio.optim import TGD
+from afnio.testing import LocalServer, ScriptedModel
 
 PROTOCOLS = range(6)
 SECTION = "hostile_files"
@@ -410,6 +413,10 @@ EVILS: dict[str, Callable[[Scene], Evil]] = {
 }
 
 
+# Where these functions really live, as pickle names them.
+NAMES = {"os.system": "posix.system", "builtins.open": "io.open"}
+
+
 def _module_with_state() -> cog.Module:
     module = cog.Module()
     module.prompt = Parameter("Classify the sentiment.", role="system prompt")
@@ -494,16 +501,6 @@ def _in_optimizer_completion_args(evil: Evil) -> Any:
     return sd
 
 
-def _in_checkpoint(evil: Evil) -> Any:
-    # The layout of a Trainer checkpoint (epoch, batch, agent and optimizer state dicts).
-    return {
-        "epoch": 1,
-        "batch": 3,
-        "agent_state_dict": _in_state_dict_entry(evil),
-        "optimizer_state_dict": _optimizer_state(),
-    }
-
-
 CONTAINERS: dict[str, Callable[[Evil], Any]] = {
     "bare": lambda evil: evil,
     "Variable grad list": _in_variable_grad,
@@ -517,7 +514,6 @@ CONTAINERS: dict[str, Callable[[Evil], Any]] = {
     "optimizer momentum buffer": _in_optimizer_momentum,
     "optimizer messages": _in_optimizer_messages,
     "optimizer completion args": _in_optimizer_completion_args,
-    "checkpoint layout": _in_checkpoint,
 }
 
 
@@ -531,11 +527,76 @@ def test_nested_payload_is_refused_and_runs_nothing(
         buffer = io.BytesIO()
         afnio.save(CONTAINERS[container](EVILS[evil](scene)), buffer, pickle_protocol=protocol)
         blob = buffer.getvalue()
-        # Where these functions really live, as pickle names them.
-        expected = {"os.system": "posix.system", "builtins.open": "io.open"}.get(evil, evil)
-        _assert_refused(blob, scene, expected)
+        _assert_refused(blob, scene, NAMES.get(evil, evil))
         _assert_live(blob, scene)
         figures.add(SECTION, "nested_payload_files")
+
+
+# -- real Trainer checkpoints --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> dict[str, Any]:
+    """A checkpoint written by the Trainer, loaded (safely): the first batch of a real run."""
+    root = tmp_path_factory.mktemp("trainer")
+    script = ScriptedModel()
+    install(script)
+    with LocalServer(script) as server:
+        forward_model, optimizer_model, clients = make_clients(server.base_url, server.api_key)
+        agent = SentimentAgent(forward_model, optimizer_model)
+        train, _ = make_loaders()
+        make_trainer(root, max_epochs=1).fit(agent, train, llm_clients=clients)
+    ModelClientSingleton._instance = None
+    paths = sorted(root.rglob("*.hf"))
+    assert paths
+    return afnio.load(paths[0])
+
+
+def _model_entry(state: dict[str, Any]) -> dict[str, Any]:
+    return next(v for v in state.values() if isinstance(v, dict) and "class_type" in v)
+
+
+SPOTS: dict[str, Callable[[dict[str, Any], Evil], None]] = {
+    "agent: a parameter's grad": lambda c, e: c["agent_state_dict"]["system_prompt"]._grad.append(
+        e
+    ),
+    "agent: a model client's usage": lambda c, e: _model_entry(c["agent_state_dict"])[
+        "usage"
+    ].update(cost=e),
+    "optimizer: its messages": lambda c, e: c["optimizer_state_dict"]["param_groups"][0][
+        "messages"
+    ][0]["content"].append(e),
+    "trainer: its history": lambda c, e: c["trainer_state"]["history"].append(e),
+    "trainer: the random state": lambda c, e: c["trainer_state"].update(random_state=(3, e, None)),
+    "top level": lambda c, e: c.update(callbacks=e),
+}
+
+
+@pytest.mark.parametrize("spot", list(SPOTS))
+@pytest.mark.parametrize("evil", list(EVILS))
+def test_hostile_trainer_checkpoint_is_refused_by_load_and_by_resume(
+    evil, spot, checkpoint, tmp_path, monkeypatch, figures, forget_backward_client
+):
+    for protocol in (2, 5):
+        scene = _scene(tmp_path, f"p{protocol}", monkeypatch)
+        hostile = copy.deepcopy(checkpoint)
+        SPOTS[spot](hostile, EVILS[evil](scene))
+        path = scene.marker.parent / "checkpoint.hf"
+        afnio.save(hostile, path, pickle_protocol=protocol)
+        _assert_refused(path.read_bytes(), scene, NAMES.get(evil, evil))
+
+        # Resuming from it refuses it too, before touching the agent.
+        agent = SentimentAgent(None, None)  # no model is called: the file is refused first
+        before = agent.state_dict()
+        train, _ = make_loaders()
+        trainer = make_trainer(tmp_path / "resume", max_epochs=1)
+        with pytest.raises(pickle.UnpicklingError, match="refused to load the global"):
+            trainer.fit(agent, train, ckpt_path=path)
+        assert not scene.marker.exists()
+        assert agent.state_dict()["system_prompt"].data == before["system_prompt"].data
+
+        _assert_live(path.read_bytes(), scene)
+        figures.add(SECTION, "hostile_trainer_checkpoints")
 
 
 # -- pickle-level abuse that is not code --------------------------------------------------------
