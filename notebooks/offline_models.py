@@ -95,3 +95,36 @@ def facility_support_model() -> ScriptedModel:
     model.when(schema="variable_feedback").reply(prompt_feedback)
     model.when(schema="improved_variable").reply(rewrite)
     return model
+
+
+def translator_model() -> ScriptedModel:
+    """The model of ``04_teaching_autodiff``: a translator that answers in English unless its
+    system prompt names the language, and a feedback engine that notices."""
+    model = ScriptedModel()
+    greetings = {"italian": "Ciao!", "spanish": "¡Hola!", "french": "Bonjour !"}
+
+    def translate(request: ChatRequest) -> str | None:
+        if request.schema_name is not None:
+            return None
+        for language, greeting in greetings.items():
+            if language in request.system.lower():
+                return greeting
+        return "Hello!"
+
+    def feedback(request: ChatRequest) -> dict:
+        keys = request.schema["required"]
+        names = re.findall(r'<VARIABLE name="([^"]+)" role="([^"]*)">', request.user)
+        wanted = re.search(r"<FEEDBACK>\n(.*?)\n</FEEDBACK>", request.user, re.DOTALL)
+        text = wanted.group(1) if wanted else ""
+        answers = dict.fromkeys(keys, "")
+        for name, role in names:
+            if name in answers and "system" in role and text:
+                answers[name] = (
+                    "The system prompt never says which language to answer in; it should ask "
+                    f"explicitly for the language the feedback expects ({text.strip()})"
+                )
+        return answers
+
+    model.when(schema="variable_feedback").reply(feedback)
+    model.when(predicate=lambda r: translate(r) is not None).reply(translate)
+    return model
