@@ -65,6 +65,21 @@ PROTOCOLS = range(6)
 SECTION = "hostile_files"
 REFUSED = (pickle.UnpicklingError, RuntimeError)
 
+_COUNTS: dict[str, int] = {}
+_GLOBALS_REFUSED: set[str] = set()
+
+
+def _count(name: str, amount: int = 1) -> None:
+    _COUNTS[name] = _COUNTS.get(name, 0) + amount
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report(figures):
+    yield
+    for name, count in _COUNTS.items():
+        figures.add(SECTION, name, count)
+    figures.put(SECTION, "globals_refused", sorted(_GLOBALS_REFUSED))
+
 
 # -- the payloads -------------------------------------------------------------------------------
 
@@ -323,6 +338,8 @@ def _assert_refused(blob: bytes, scene: Scene, expect_global: str | None = None)
     if expect_global is not None:
         assert f"refused to load the global '{expect_global}'" in message
         assert "weights_only=False" in message and "add_safe_globals" in message
+        _GLOBALS_REFUSED.add(expect_global)
+    _count("payloads_refused")
     return message
 
 
@@ -332,6 +349,7 @@ def _assert_live(blob: bytes, scene: Scene) -> None:
     except Exception:  # many payloads break the data they sit in after they ran
         pass
     assert scene.marker.exists(), "the payload is not live: it did not run when trusted"
+    _count("payloads_proven_live")
 
 
 ALLOWED = {
@@ -987,7 +1005,7 @@ ROUND_TRIPS = settings(
 @given(variables(), st.sampled_from(PROTOCOLS))
 def test_variables_round_trip(variable, protocol):
     assert _same_variable(variable, _round_trip(variable, protocol))
-    _count_round_trip("variables")
+    _count("round_trips_variables")
 
 
 @ROUND_TRIPS
@@ -997,7 +1015,7 @@ def test_shared_variables_stay_shared(items, protocol):
     loaded = _round_trip({"a": items, "b": items[0]}, protocol)
     assert loaded["a"][0] is loaded["b"]
     assert all(_same_variable(x, y) for x, y in zip(items, loaded["a"]))
-    _count_round_trip("variables")
+    _count("round_trips_variables")
 
 
 _IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
@@ -1086,7 +1104,7 @@ def test_module_state_dicts_round_trip(module, protocol):
     assert [p.requires_grad for p in target.parameters()] == [
         p.requires_grad for p in module.parameters()
     ]
-    _count_round_trip("module_state_dicts")
+    _count("round_trips_module_state_dicts")
 
 
 @st.composite
@@ -1120,18 +1138,4 @@ def test_optimizer_state_dicts_round_trip(optimizer, protocol):
     assert _same_state(fresh.state_dict(), saved)
     for old, new in zip(optimizer.param_groups[0]["params"], fresh_params):
         assert _same_state(optimizer.state.get(old, {}), fresh.state.get(new, {}))
-    _count_round_trip("optimizer_state_dicts")
-
-
-_ROUND_TRIP_COUNTS: dict[str, int] = {}
-
-
-def _count_round_trip(kind: str) -> None:
-    _ROUND_TRIP_COUNTS[kind] = _ROUND_TRIP_COUNTS.get(kind, 0) + 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_round_trips(figures):
-    yield
-    for kind, count in _ROUND_TRIP_COUNTS.items():
-        figures.add(SECTION, f"round_trips_{kind}", count)
+    _count("round_trips_optimizer_state_dicts")
