@@ -25,7 +25,7 @@ from sentiment_agent import (
 
 import afnio
 from afnio.models.openai import AsyncOpenAI, OpenAI
-from afnio.testing import Faults, LocalServer, Reply, ScriptedModel
+from afnio.testing import ChatRequest, Faults, LocalServer, Reply, ScriptedModel
 from afnio.trainer import Callback
 from afnio.trainer._checkpoint import find_last_checkpoint, read_checkpoint
 
@@ -252,11 +252,7 @@ def test_exhausted_retries_name_provider_model_node_and_tries(
     assert "openai" in message and repr(MODEL) in message and NODES[phase] in message
     assert f"after {MAX_RETRIES + 1} attempts" in message
     assert "3 retries" in message  # the Trainer's own attempts at the batch
-    attempts = [r for r in run["requests"] if r.status == 500 and phase_of_record(r) == phase]
-    figures.add(SECTION, "attempts_on_a_dead_model", len(attempts))
-
-
-def phase_of_record(record: Any) -> str | None:
-    from afnio.testing import ChatRequest
-
-    return phase_of(ChatRequest(record.body)) if record.body else None
+    # The breaker's answers (a 500 that is not a random fault) to the phase that broke down.
+    dead = [r for r in run["requests"] if r.status == 500 and r.fault is None]
+    assert {phase_of(ChatRequest(r.body)) for r in dead} == {phase}
+    figures.add(SECTION, "attempts_on_a_dead_model", len(dead))
