@@ -16,9 +16,11 @@ import marshal
 import math
 import os
 import pickle
+import random
 import shlex
 import struct
 import subprocess
+import tempfile
 import tracemalloc
 import uuid
 import zipfile
@@ -60,6 +62,7 @@ from afnio._model_client import ModelClientSingleton
 from afnio.cognitive import Parameter
 from afnio.optim import TGD
 from afnio.testing import LocalServer, ScriptedModel
+from afnio.trainer import _checkpoint
 
 PROTOCOLS = range(6)
 SECTION = "hostile_files"
@@ -1143,3 +1146,53 @@ def test_optimizer_state_dicts_round_trip(optimizer, protocol):
     for old, new in zip(optimizer.param_groups[0]["params"], fresh_params):
         assert _same_state(optimizer.state.get(old, {}), fresh.state.get(new, {}))
     _count("round_trips_optimizer_state_dicts")
+
+
+@st.composite
+def trainer_states(draw: st.DrawFn) -> dict[str, Any]:
+    metrics = st.dictionaries(_IDENT, st.floats(allow_nan=False), max_size=3)
+    epochs = draw(st.lists(st.fixed_dictionaries({"train": metrics, "val": metrics}), max_size=3))
+    return {
+        "epoch": draw(st.integers(1, 5)),
+        "batches_done": draw(st.integers(0, 9)),
+        "train_means": {
+            "sums": draw(metrics),
+            "counts": draw(st.dictionaries(_IDENT, st.integers(0, 9))),
+        },
+        "epoch_cost": draw(st.floats(0, 10)),
+        "batches": draw(st.integers(0, 9)),
+        "skipped_batches": draw(st.integers(0, 9)),
+        "total_cost": draw(st.floats(0, 100)),
+        "global_step": draw(st.integers(0, 99)),
+        "history": [{"epoch": i + 1, **e} for i, e in enumerate(epochs)],
+        "random_state": random.Random(draw(st.integers(0, 2**32))).getstate(),
+    }
+
+
+@ROUND_TRIPS
+@given(modules(), optimizers(), trainer_states())
+def test_trainer_checkpoints_round_trip(module, optimizer, trainer_state):
+    """What the Trainer writes (atomically, through afnio.save) it reads back whole, and the
+    agent and optimizer it restores are the saved ones."""
+    payload = {
+        "version": _checkpoint.CHECKPOINT_VERSION,
+        "epoch": trainer_state["epoch"],
+        "batch": None,
+        "agent_state_dict": module.state_dict(),
+        "optimizer_state_dict": optimizer.state_dict(),
+        "trainer_state": trainer_state,
+    }
+    with tempfile.TemporaryDirectory() as root:
+        path = _checkpoint.epoch_checkpoint_path(root, trainer_state["epoch"])
+        _checkpoint.write_checkpoint(root, path, payload)
+        assert _checkpoint.find_last_checkpoint(root) == path
+        loaded = _checkpoint.read_checkpoint(path)
+    assert _same_state(payload, loaded)
+    agent = _scrambled(module)
+    _checkpoint.restore_agent(agent, loaded["agent_state_dict"])
+    assert _same_state(module.state_dict(), agent.state_dict())
+    params = [Parameter("x", role="r") for _ in optimizer.param_groups[0]["params"]]
+    fresh = TGD(params, model_client=None, model="other")
+    _checkpoint.restore_optimizers([fresh], loaded["optimizer_state_dict"])
+    assert _same_state(fresh.state_dict(), optimizer.state_dict())
+    _count("round_trips_checkpoints")
