@@ -1169,7 +1169,7 @@ def trainer_states(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@ROUND_TRIPS
+@settings(ROUND_TRIPS, max_examples=60)  # each one fsyncs a file
 @given(modules(), optimizers(), trainer_states())
 def test_trainer_checkpoints_round_trip(module, optimizer, trainer_state):
     """What the Trainer writes (atomically, through afnio.save) it reads back whole, and the
