@@ -94,7 +94,13 @@ def _validate_and_normalize_data(data: Any) -> Data:
             if isinstance(item, list):
                 out.append(rebuild(item))
             elif promote and isinstance(item, int):
-                out.append(float(item))
+                try:
+                    out.append(float(item))
+                except OverflowError:
+                    raise TypeError(
+                        "`data` mixes ints and floats, and the int "
+                        f"{str(item)[:20]}... is too large to become a float."
+                    ) from None
             else:
                 out.append(item)
         return out

@@ -7,18 +7,17 @@ plain Python data are rebuilt; anything else is refused unless the caller opts i
 
 from __future__ import annotations
 
-import _compat_pickle
-import builtins
-import collections
 import io
 import os
 import pickle
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable
 from typing import IO, Any, Union
 
-from afnio._variable import JAGGED, Variable
+from afnio._safe_pickle import SafeUnpickler, default_globals
+from afnio._variable import Variable
 
 __all__ = ["add_safe_globals", "clear_safe_globals", "get_safe_globals", "load", "save"]
 
@@ -48,28 +47,6 @@ def _rebuild_variable(cls: type, state: dict[str, Any]) -> Variable:
     output_nr = state.get("output_nr", 0)
     variable._output_nr = output_nr if isinstance(output_nr, int) and output_nr >= 0 else 0
     return variable
-
-
-def _default_safe_globals() -> dict[tuple[str, str], Any]:
-    safe: dict[tuple[str, str], Any] = {
-        ("afnio.serialization", "_rebuild_variable"): _rebuild_variable,
-        ("afnio._variable", "Variable"): Variable,
-        ("afnio._variable", "JAGGED"): JAGGED,
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("_codecs", "encode"): __import__("_codecs").encode,  # bytes under protocol 2
-    }
-    for name in ("set", "frozenset", "bytearray", "complex", "slice", "range"):
-        safe[("builtins", name)] = getattr(builtins, name)
-    # Pure builtins that modules commonly register as functions (e.g. reduction_fn=sum).
-    for name in ("sum", "len", "min", "max", "any", "all", "sorted", "abs", "round"):
-        safe[("builtins", name)] = getattr(builtins, name)
-    try:
-        from afnio.cognitive.parameter import Parameter
-
-        safe[("afnio.cognitive.parameter", "Parameter")] = Parameter
-    except ImportError:  # pragma: no cover - cognitive not importable
-        pass
-    return safe
 
 
 _user_safe_globals: dict[tuple[str, str], Any] = {}
@@ -104,28 +81,6 @@ def get_safe_globals() -> list[Any]:
 def clear_safe_globals() -> None:
     """Forgets every global added with :func:`add_safe_globals`."""
     _user_safe_globals.clear()
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes]) -> None:
-        super().__init__(file)
-        self._safe = {**_default_safe_globals(), **_user_safe_globals}
-
-    def find_class(self, module: str, name: str) -> Any:
-        # Protocols 0-2 write Python 2 names (``__builtin__.set``); map them as pickle does.
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
-        try:
-            return self._safe[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"afnio.load refused to load the global '{module}.{name}': by default only "
-                "afnio types and plain Python data are loaded, so that opening a file cannot run "
-                "code. If you trust this file, call `afnio.load(f, weights_only=False)`; to allow "
-                "just this object, use `afnio.serialization.add_safe_globals([...])`."
-            ) from None
 
 
 def save(obj: Any, f: FileLike, pickle_protocol: int = 2) -> None:
@@ -191,9 +146,12 @@ def load(f: FileLike, weights_only: bool = True) -> Any:
     Args:
         f: A path or a binary file object with ``read`` and ``seek``.
         weights_only: When ``True`` (the default) only afnio types, plain Python data and the
-            globals allowed with :func:`add_safe_globals` are rebuilt; loading anything else
-            raises. ``False`` uses the full pickle machinery, which can run arbitrary code:
-            only do this for files you trust.
+            globals allowed with :func:`add_safe_globals` are rebuilt, and only afnio's own
+            constructors may be called; loading anything else raises. ``False`` uses the full
+            pickle machinery, which can run arbitrary code: only do this for files you trust.
+
+    An archive whose ``data.pkl`` is larger than 32 MiB and compressed more than 100 times is
+    refused before it is inflated (``afnio.save`` never writes one).
 
     Raises:
         FileNotFoundError: If the path does not exist.
@@ -211,25 +169,43 @@ def load(f: FileLike, weights_only: bool = True) -> Any:
     return _read_archive(f, repr(f), weights_only)
 
 
+# A data.pkl larger than this, and inflating more than _MAX_RATIO times, is refused unread.
+_LARGE = 32 * 2**20
+_MAX_RATIO = 100
+
+
 def _read_archive(handle: IO[bytes], name: str, weights_only: bool) -> Any:
     try:
-        archive = zipfile.ZipFile(handle)
-    except zipfile.BadZipFile:
+        with zipfile.ZipFile(handle) as archive:
+            try:
+                info = archive.getinfo(_MEMBER)
+            except KeyError:
+                raise RuntimeError(
+                    "Missing 'data.pkl' in archive. File might be corrupted."
+                ) from None
+            if info.file_size > _LARGE and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+                raise RuntimeError(
+                    f"{name} declares a '{_MEMBER}' of {info.file_size} bytes compressed "
+                    f"{info.file_size // max(info.compress_size, 1)} times: afnio.load refuses "
+                    "to inflate it (an archive this compressible is not something afnio.save "
+                    "writes)."
+                )
+            with archive.open(info) as member:
+                payload = member.read(info.file_size + 1)
+            if len(payload) != info.file_size:
+                raise RuntimeError(f"'{_MEMBER}' in {name} is not the size its header declares.")
+    except zipfile.BadZipFile as exc:
         raise RuntimeError(
-            f"{name} is not an afnio file: expected a zip archive holding '{_MEMBER}' (written by "
-            "afnio.save)."
+            f"{name} is not an afnio file, or is corrupted: expected a zip archive holding "
+            f"'{_MEMBER}' (written by afnio.save). ({exc})"
         ) from None
-    with archive:
-        if _MEMBER not in archive.namelist():
-            raise RuntimeError("Missing 'data.pkl' in archive. File might be corrupted.")
-        try:
-            payload = archive.read(_MEMBER)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise RuntimeError(f"Cannot read '{_MEMBER}' from {name}: {exc}") from exc
+    except (OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
+        raise RuntimeError(f"Cannot read '{_MEMBER}' from {name}: {exc}") from exc
     buffer = io.BytesIO(payload)
     try:
         if weights_only:
-            return _SafeUnpickler(buffer).load()
+            globals_, callables, trusted = default_globals(dict(_user_safe_globals))
+            return SafeUnpickler(buffer, globals_, callables, trusted).load()
         return pickle.load(buffer)
     except pickle.UnpicklingError:
         raise

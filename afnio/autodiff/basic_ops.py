@@ -6,6 +6,7 @@ output, introduced by one sentence that names the input's role.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from afnio._variable import Variable
@@ -45,20 +46,32 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, str)
 
 
+def _numeric_sum(values: list[Any], what: str) -> Any:
+    total = values[0]
+    try:
+        for v in values[1:]:
+            total = total + v
+    except OverflowError:
+        raise ValueError(f"The sum of {what} overflows: an int is too large for a float.") from None
+    return total
+
+
 def _add_values(a: Any, b: Any) -> Any:
     if isinstance(a, list) or isinstance(b, list):
         if not (isinstance(a, list) and isinstance(b, list)):
             raise ValueError(
-                "Cannot add a scalar and a list: both Variables must hold scalars, or lists of "
+                "Cannot add a scalar and a list: `x` and `y` must both hold scalars, or lists of "
                 f"the same length (got {type(a).__name__} and {type(b).__name__})."
             )
         if len(a) != len(b):
-            raise ValueError(f"Cannot add lists of different lengths: {len(a)} and {len(b)}.")
+            raise ValueError(
+                f"Cannot add lists of different lengths: `x` has {len(a)} items, `y` {len(b)}."
+            )
         return [_add_values(x, y) for x, y in zip(a, b)]
     if a is None or b is None:
         return None  # a missing sample stays missing
     if _is_number(a) and _is_number(b):
-        return a + b
+        return _numeric_sum([a, b], "`x` and `y`")
     return f"{a}{b}"
 
 
@@ -106,18 +119,19 @@ class Add(Function):
 def _sum_values(values: list[Any]) -> Any:
     if any(isinstance(v, list) for v in values):
         if not all(isinstance(v, list) for v in values):
-            raise TypeError("Sum cannot mix Variables holding lists and Variables holding scalars.")
+            raise TypeError(
+                "Sum cannot mix Variables holding lists and Variables holding scalars in `x`."
+            )
         lengths = {len(v) for v in values}
         if len(lengths) != 1:
-            raise ValueError(f"Sum needs lists of one length, got lengths {sorted(lengths)}.")
+            raise ValueError(
+                f"Sum needs the lists in `x` to have one length, got lengths {sorted(lengths)}."
+            )
         return [_sum_values([v[i] for v in values]) for i in range(lengths.pop())]
     if any(v is None for v in values):
         return None
     if all(_is_number(v) for v in values):
-        total = values[0]
-        for v in values[1:]:
-            total = total + v
-        return total
+        return _numeric_sum(values, "`x`")
     return "".join(f"<ITEM>{v}</ITEM>" for v in values)
 
 
@@ -215,6 +229,8 @@ class Split(Function):
         max_value = _unwrap("maxsplit", maxsplit, (int,), "an int or a Variable holding one")
         if max_value is None:
             max_value = -1
+        # str.split takes a C ssize_t; more splits than characters is the same as no limit.
+        max_value = -1 if max_value > sys.maxsize else max(max_value, -1)
         ctx.save_for_backward(x)
         ctx.n_outputs = 0
         pieces = [

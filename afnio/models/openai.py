@@ -359,7 +359,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
                     raise
                 retryable = is_retryable(exc)
                 if not retryable or attempts > self._retry.max_retries:
-                    raise self._final_error(record, exc, attempts, retryable) from exc
+                    # Not chained: the provider's message may echo credentials (see ModelCallError).
+                    raise self._final_error(record, exc, attempts, retryable) from None
                 delay = self._retry.delay(attempts - 1, exc)
                 record.retries += 1
                 logger.info(
@@ -397,6 +398,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             attempts=attempts,
             status_code=status,
             record=record,
+            error_type=type(exc).__name__,
         )
 
     def _limiter(self) -> asyncio.Semaphore:

@@ -201,8 +201,10 @@ class ModelCall:
 class ModelCallError(RuntimeError):
     """A model call failed for good: a non-retryable error, or retries exhausted.
 
-    The message names the provider, the model, the graph node (if any) and the number of
-    attempts; the last provider error is chained as ``__cause__``.
+    The message names the provider, the model, the graph node (if any), the number of attempts
+    and the last provider error (its type and message, with the API key masked). That error is
+    deliberately not chained as ``__cause__``: providers echo request details, credentials
+    included, in their messages, and a chained error would print them in every traceback.
 
     Attributes:
         provider: The provider name.
@@ -210,6 +212,7 @@ class ModelCallError(RuntimeError):
         node: The name of the graph node that made the call, or ``None``.
         attempts: How many attempts were made.
         status_code: The HTTP status of the last error, if it had one.
+        error_type: The class name of the last provider error (e.g. ``"RateLimitError"``).
         record: The :class:`ModelCall` describing the failed call.
     """
 
@@ -223,8 +226,10 @@ class ModelCallError(RuntimeError):
         attempts: int = 0,
         status_code: int | None = None,
         record: ModelCall | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.error_type = error_type
         self.provider = provider
         self.model = model
         self.node = node

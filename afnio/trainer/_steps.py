@@ -117,7 +117,7 @@ def run_training_step(
     else:
         if automatic and in_forward:
             raise RuntimeError(
-                f"Forward pass in training_step() failed after {STEP_MAX_RETRIES} retries."
+                f"Forward pass in training_step() failed after {STEP_MAX_RETRIES} retries: {error}"
             ) from error
         raise RuntimeError(
             f"training_step() failed after {STEP_MAX_RETRIES} retries: {error}"

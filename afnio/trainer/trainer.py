@@ -264,6 +264,7 @@ class Trainer:
         self.global_step = int(saved["global_step"])
         self.history = list(saved["history"])
         random.setstate(saved["random_state"])
+        self._rollback_metrics_log(saved.get("metrics_log_size"))
         state = _EpochState(
             epoch=int(saved["epoch"]),
             batches_done=int(saved["batches_done"]),
@@ -388,6 +389,7 @@ class Trainer:
                 "global_step": self.global_step,
                 "history": copy.deepcopy(self.history),
                 "random_state": random.getstate(),
+                "metrics_log_size": self._metrics_log_size(),
             },
         }
         _checkpoint.write_checkpoint(self.default_root_dir, path, payload)
@@ -472,6 +474,30 @@ class Trainer:
         return self._run_evaluation(agent, test_dataloader, llm_clients, "test")
 
     # -- metrics log -----------------------------------------------------------------------------
+    def _metrics_log_size(self) -> int | None:
+        if not self.enable_metrics_log:
+            return None
+        try:
+            return os.path.getsize(self.metrics_path)
+        except FileNotFoundError:
+            return 0
+
+    def _rollback_metrics_log(self, size: Any) -> None:
+        """Drops the lines logged after the checkpoint being resumed: their batches run again,
+        so that every batch appears in ``metrics.jsonl`` exactly once."""
+        if not self.enable_metrics_log or not isinstance(size, int):
+            return
+        try:
+            current = os.path.getsize(self.metrics_path)
+        except FileNotFoundError:
+            return
+        if current > size:
+            with open(self.metrics_path, "r+b") as handle:
+                handle.truncate(size)
+            logger.info(
+                "metrics.jsonl rolled back to the checkpoint (%d bytes dropped).", current - size
+            )
+
     def _log_event(self, event: dict[str, Any]) -> None:
         if not self.enable_metrics_log:
             return

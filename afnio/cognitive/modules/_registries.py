@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import types
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from afnio._utils import _validate_multi_turn_messages, is_multi_turn_messages
 from afnio._variable import Variable
 from afnio.cognitive.parameter import Parameter
 from afnio.models.model import BaseModel
+
+_MISSING = object()
 
 if TYPE_CHECKING:
     from afnio.cognitive.modules.module import Module
@@ -241,9 +244,10 @@ class _Registration:
             return
         registry = self._registry_of(name)
         if isinstance(value, Parameter):
-            if registry != "_parameters":
-                self._forget(name)
-            self.register_parameter(name, value)
+            with self._restored_on_error(name):
+                if registry != "_parameters":
+                    self._forget(name)
+                self.register_parameter(name, value)
             return
         if registry is not None:
             self._assign_registered(registry, name, value)
@@ -252,8 +256,32 @@ class _Registration:
         if selected is None:
             object.__setattr__(self, name, value)
             return
-        self.__dict__.pop(name, None)
-        self._register(selected, name, value)
+        with self._restored_on_error(name):
+            self.__dict__.pop(name, None)
+            self._register(selected, name, value)
+
+    @contextlib.contextmanager
+    def _restored_on_error(self, name: str) -> Iterator[None]:
+        """Puts back whatever ``name`` was (attribute or member) if the block fails, so that a
+        rejected assignment leaves the module as it was (registry order included)."""
+        attribute = self.__dict__.get(name, _MISSING)
+        saved = {r: dict(self.__dict__[r]) for r in REGISTRIES if name in self.__dict__[r]}
+        non_persistent = name in self._non_persistent_buffers_set
+        try:
+            yield
+        except BaseException:
+            for registry in REGISTRIES:
+                members = self.__dict__[registry]
+                if registry in saved:
+                    members.clear()
+                    members.update(saved[registry])
+                else:
+                    members.pop(name, None)
+            if attribute is not _MISSING:
+                self.__dict__[name] = attribute
+            if non_persistent:
+                self._non_persistent_buffers_set.add(name)
+            raise
 
     def _select_registry(self, value: Any) -> str | None:
         if isinstance(value, _Registration):
