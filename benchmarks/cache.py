@@ -14,7 +14,7 @@ from typing import Any
 
 from benchmarks._report import format_table
 from benchmarks._server import ServerProcess
-from benchmarks.workload import LATENCY, AfnioPipeline, describe
+from benchmarks.workload import LATENCY, QUICK_LATENCY, AfnioPipeline, describe
 
 NAME = "cache"
 TITLE = "Response cache: the same step twice"
@@ -47,7 +47,8 @@ def _calls(step: Any) -> list[Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     batches = [1, 2] if quick else [1, 8, 32]
-    workload = describe(batches) + (
+    latency = QUICK_LATENCY if quick else LATENCY
+    workload = describe(batches, latency) + (
         "; every client with cache=<one temporary SQLite file>; run 2 = new clients on the same "
         "file, same prompts and questions"
     )
@@ -55,7 +56,7 @@ def run(quick: bool) -> dict[str, Any]:
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="afnio-bench-cache-") as tmp,
-        ServerProcess(LATENCY) as server,
+        ServerProcess(latency) as server,
     ):
         for batch in batches:
             path = str(Path(tmp) / f"responses-{batch}.sqlite")

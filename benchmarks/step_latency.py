@@ -29,6 +29,7 @@ from benchmarks._server import Request, ServerProcess
 from benchmarks.workload import (
     LATENCY,
     MODEL,
+    QUICK_LATENCY,
     AfnioPipeline,
     critical_path,
     describe,
@@ -111,7 +112,7 @@ def measure_afnio(
         raise RuntimeError(f"Steps differ in calls {calls} or critical path {paths}.")
     n_calls = calls.pop()
     path = paths[0]
-    bound = path["total"] * LATENCY
+    bound = path["total"] * server.latency
     wall = median(walls)
     return {
         "batch": batch,
@@ -226,13 +227,13 @@ def _diagnose(
         sizes = [levels.count(k) for k in range(1, max(levels) + 1)]
         out["level_sizes"] = sizes
         cpu = tuned["cpu_ms_per_call"] / 1000
-        out["cpu_bound_s"] = round(cpu_bound(sizes, LATENCY, cpu), 4)
+        out["cpu_bound_s"] = round(cpu_bound(sizes, server.latency, cpu), 4)
         target = TARGET_RATIO * tuned["bound_s"]
         # The largest CPU per call that still lets a step meet the target (bisection).
         lo, hi = 0.0, 0.1
         for _ in range(40):
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if cpu_bound(sizes, LATENCY, mid) <= target else (lo, mid)
+            lo, hi = (mid, hi) if cpu_bound(sizes, server.latency, mid) <= target else (lo, mid)
         out["max_cpu_ms_per_call_for_target"] = round(lo * 1000, 2)
     out["sdk_cpu_per_call"] = sdk_cpu_per_call(server, 10 if quick else 100)
     variants = []
@@ -261,10 +262,13 @@ def tuned_mc(batch: int) -> int:
 def run(quick: bool) -> dict[str, Any]:
     batches = [1, 2] if quick else [1, 8, 32]
     repeats = 1 if quick else 5
-    workload = describe(batches) + f"; {repeats} measured steps per row after one warm-up"
+    latency = QUICK_LATENCY if quick else LATENCY
+    workload = describe(batches, latency) + (
+        f"; {repeats} measured steps per row after one warm-up"
+    )
     print(f"workload: {workload}", flush=True)
     rows: list[dict[str, Any]] = []
-    with ServerProcess(LATENCY) as server:
+    with ServerProcess(latency) as server:
         for batch in batches:
             rows.append(measure_afnio(server, batch, repeats))
             print(f"  batch {batch:>2} defaults: {rows[-1]['wall_s']:.3f} s", flush=True)
@@ -288,7 +292,7 @@ def run(quick: bool) -> dict[str, Any]:
     return {
         "title": TITLE,
         "workload": workload,
-        "latency_s": LATENCY,
+        "latency_s": latency,
         "target_ratio": TARGET_RATIO,
         "rows": rows,
         "diagnosis": diagnosis,

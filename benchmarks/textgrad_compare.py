@@ -21,7 +21,7 @@ from benchmarks._report import format_table, median
 from benchmarks._server import ServerProcess
 from benchmarks.step_latency import measure_afnio
 from benchmarks.textgrad_env import TEXTGRAD_VERSION, VENV, ensure_venv
-from benchmarks.workload import LATENCY, describe
+from benchmarks.workload import LATENCY, QUICK_LATENCY, describe
 
 NAME = "textgrad"
 TITLE = "Side by side with TextGrad"
@@ -121,7 +121,9 @@ def _summary(report: dict[str, Any], batch: int) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     batches = [1, 2] if quick else [1, 8, 32]
     repeats = 1 if quick else 3
-    workload = describe(batches) + (
+    latency = QUICK_LATENCY if quick else LATENCY
+    modes = ["sequential"] if quick else ["sequential", "threads"]
+    workload = describe(batches, latency) + (
         f"; afnio with default clients; TextGrad {TEXTGRAD_VERSION} with ChatExternalClient "
         "(openai.OpenAI at the same server), StringBasedFunction exact match per sample, "
         f"tg.sum + backward + TGD; {repeats} measured steps per batch size after one warm-up"
@@ -145,7 +147,7 @@ def run(quick: bool) -> dict[str, Any]:
             notes.append(f"TextGrad could not be installed: {message} (pip log: {log})")
     rows: list[dict[str, Any]] = []
     reports: dict[str, Any] = {}
-    with ServerProcess(LATENCY) as server:
+    with ServerProcess(latency) as server:
         for batch in batches:
             row = measure_afnio(server, batch, repeats)
             rows.append(
@@ -162,7 +164,7 @@ def run(quick: bool) -> dict[str, Any]:
             )
             print(f"  afnio batch {batch:>2}: {row['wall_s']:.3f} s", flush=True)
         if interpreter is not None:
-            for mode in ("sequential", "threads"):
+            for mode in modes:
                 try:
                     reports[mode] = _run_textgrad(interpreter, server, batches, repeats, mode)
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:

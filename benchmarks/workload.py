@@ -26,6 +26,7 @@ from benchmarks._server import Request
 __all__ = [
     "LATENCY",
     "MODEL",
+    "QUICK_LATENCY",
     "AfnioPipeline",
     "AfnioStep",
     "critical_path",
@@ -42,6 +43,9 @@ MODEL = "gpt-4o-mini"
 
 LATENCY = 0.1
 """Seconds the server waits before answering each request."""
+
+QUICK_LATENCY = 0.01
+"""The latency of ``--quick`` runs, which only prove that the benchmarks still work."""
 
 EXTRACT_PROMPT = (
     "You read a question and list the facts it relies on. Reply with 'FACTS:' followed by the "
@@ -96,13 +100,13 @@ def reply(request: Any) -> Any:
     return FEEDBACK_REPLY
 
 
-def describe(batch_sizes: Sequence[int]) -> str:
+def describe(batch_sizes: Sequence[int], latency: float = LATENCY) -> str:
     """The workload, printed before the benchmarks that use it."""
     return (
         f"prompt tuning, two chained ChatCompletions (fact extractor -> answerer, each with a "
         f"trainable system prompt), exact-match evaluator over the batch, backward, one TGD step "
         f"on both prompts; model {MODEL!r} on afnio.testing.LocalServer (own process) with "
-        f"{LATENCY * 1000:.0f} ms per request; batch sizes {list(batch_sizes)}; every answer is "
+        f"{latency * 1000:.0f} ms per request; batch sizes {list(batch_sizes)}; every answer is "
         "wrong, so every sample gets feedback"
     )
 
