@@ -56,7 +56,7 @@ test: lint typecheck jstest pytest
 lab: env
 	@bash scripts/lab.sh $(LAB_PORT) $(NOTEBOOK_DIR)
 
-bench: env
+bench: env browser-deps
 	$(BIN)/python -m benchmarks
 
 clean:
