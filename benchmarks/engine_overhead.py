@@ -150,6 +150,44 @@ def slope(xs: list[float], ys: list[float]) -> float:
     return num / den if den else float("nan")
 
 
+def _gc_share(blocks: int) -> dict[str, Any]:
+    """How much of afnio's time is Python's cyclic garbage collector: the same build and
+    backward with the collector off, and the GC-tracked objects each node brings."""
+    gc.collect()
+    before = len(gc.get_objects())
+    t0 = time.perf_counter()
+    root = afnio_graph(blocks)
+    t1 = time.perf_counter()
+    tracked = len(gc.get_objects()) - before
+    t2 = time.perf_counter()
+    root.backward()
+    t3 = time.perf_counter()
+    del root
+    gc.collect()
+    gc.disable()
+    try:
+        t4 = time.perf_counter()
+        root = afnio_graph(blocks)
+        t5 = time.perf_counter()
+        root.backward()
+        t6 = time.perf_counter()
+        del root
+    finally:
+        gc.enable()
+    gc.collect()
+    nodes = blocks * 5 + 1
+    return {
+        "nodes": nodes,
+        "gc_tracked_objects_per_node": round(tracked / nodes, 1),
+        "forward_s_gc_on": round(t1 - t0, 3),
+        "forward_s_gc_off": round(t5 - t4, 3),
+        "backward_s_gc_on": round(t3 - t2, 3),
+        "backward_s_gc_off": round(t6 - t5, 3),
+        "gc_share_forward": round(1 - (t5 - t4) / (t1 - t0), 2),
+        "gc_share_backward": round(1 - (t6 - t5) / (t3 - t2), 2),
+    }
+
+
 def _profile_afnio(blocks: int) -> dict[str, Any]:
     gc.collect()
     with _profile.ThreadsProfile() as profile:
@@ -172,7 +210,8 @@ def run(quick: bool) -> dict[str, Any]:
         f"graphs of {', '.join(f'{n:,}' for n in sizes)} nodes: n/5 blocks of "
         "x -> split -> sum -> + y, then one sum over the blocks; build then backward() without "
         "retain_graph; median of 5/3/1 runs; same shapes in torch.autograd (2-element x, scalar "
-        "y); tracemalloc in a separate run; cProfile of afnio at the largest size"
+        "y); tracemalloc in a separate run; at the largest size, once more with the cyclic GC "
+        "off, and a cProfile of afnio"
     )
     print(f"workload: {workload}", flush=True)
     warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
@@ -213,16 +252,23 @@ def run(quick: bool) -> dict[str, Any]:
         "torch_forward": round(slope(nodes, [r["torch_forward_s"] for r in rows]), 3),
         "torch_backward": round(slope(nodes, [r["torch_backward_s"] for r in rows]), 3),
     }
+    garbage = _gc_share(sizes[-1] // 5)
     profile = _profile_afnio(sizes[-1] // 5)
     table = format_table(COLUMNS, rows)
     table += "\n\nscaling exponent k (time ~ nodes^k): " + ", ".join(
         f"{k} {v}" for k, v in scaling.items()
+    )
+    table += (
+        f"\ncyclic GC at {garbage['nodes']:,} nodes: {garbage['gc_tracked_objects_per_node']} "
+        f"tracked objects per node; {garbage['gc_share_forward']:.0%} of the build and "
+        f"{garbage['gc_share_backward']:.0%} of backward (timed again with gc disabled)"
     )
     return {
         "title": TITLE,
         "workload": workload,
         "rows": rows,
         "scaling_exponent": scaling,
+        "garbage_collector": garbage,
         "profile": profile,
         "table": table,
     }
