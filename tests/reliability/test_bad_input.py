@@ -38,7 +38,7 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
-# Integers that fit a float; bigger ones are covered by the xfail tests at the end.
+# Integers that fit a float; bigger ones have their own tests at the end.
 SMALL_INTS = st.integers(min_value=-(2**53), max_value=2**53)
 SCALARS = st.one_of(st.none(), st.booleans(), SMALL_INTS, st.floats(), st.text(max_size=8))
 OTHERS = st.one_of(
@@ -984,15 +984,9 @@ def test_failed_optimizer_load_state_dict_changes_nothing(corrupt, error):
     assert {k: dict(v) for k, v in optimizer.state.items()} == state_before
 
 
-# -- bugs found ----------------------------------------------------------------------------------
+# -- edge cases ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/cognitive/modules/_registries.py _Registration.__setattr__: assigning a "
-    "Parameter forgets the old member (_forget) before register_parameter validates it, so a "
-    "rejected non-leaf Parameter deletes the buffer or attribute it was meant to replace",
-)
 @pytest.mark.parametrize("old", ["buffer", "plain attribute"])
 def test_a_rejected_parameter_keeps_the_member_it_would_replace(old):
     agent = _agent()
@@ -1006,12 +1000,6 @@ def test_a_rejected_parameter_keeps_the_member_it_would_replace(old):
     assert _same_snapshot(before, _snapshot(agent))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/cognitive/modules/_registries.py _Registration.__setattr__: for a value that "
-    "selects a registry, the plain attribute is popped before the name is checked, so a "
-    "rejected name (e.g. with a dot) loses the attribute",
-)
 def test_a_rejected_name_keeps_the_attribute_it_would_replace():
     agent = _agent()
     setattr(agent, "a.b", "plain value")
@@ -1020,21 +1008,11 @@ def test_a_rejected_name_keeps_the_attribute_it_would_replace():
     assert getattr(agent, "a.b") == "plain value"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/_variable.py _validate_and_normalize_data: promoting an int too large for a "
-    "float raises OverflowError, not the documented TypeError naming `data`",
-)
 def test_huge_ints_in_a_mixed_list_raise_the_documented_error():
     with pytest.raises(TypeError, match="`data`"):
         Variable([10**400, 0.5])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/autodiff/basic_ops.py _add_values/_sum_values: int + float overflow raises "
-    "OverflowError, not a documented TypeError/ValueError",
-)
 @pytest.mark.parametrize("op", ["add", "sum"])
 def test_adding_huge_ints_to_floats_raises_a_documented_error(op):
     x, y = Variable(10**400, role="x"), Variable(0.5, role="y")
@@ -1042,20 +1020,10 @@ def test_adding_huge_ints_to_floats_raises_a_documented_error(op):
         F.add(x, y) if op == "add" else F.sum([x, y])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/autodiff/basic_ops.py Split.forward: an int maxsplit beyond C ssize_t raises "
-    "OverflowError from str.split; clamp it or raise a documented error naming `maxsplit`",
-)
 def test_split_with_a_huge_maxsplit():
     assert [p.data for p in F.split(Variable("a b c"), " ", 10**30)] == ["a", "b", "c"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/autodiff/basic_ops.py: the shape errors of Add and Sum do not name the "
-    "argument (`x`/`y`), unlike their type errors",
-)
 @pytest.mark.parametrize(
     "call",
     [

@@ -247,23 +247,7 @@ def test_resuming_a_killed_run_ends_like_the_uninterrupted_run(name, crashes, re
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="afnio/trainer/trainer.py _fit_epoch logs a batch to metrics.jsonl before "
-                "its checkpoint is written: killed in between, the batch is redone on resume and "
-                "logged twice",
-            ),
-        )
-        if KILL_POINTS[name].kind == "checkpoint"
-        else name
-        for name in NAMES
-    ],
-)
+@pytest.mark.parametrize("name", NAMES)
 def test_metrics_log_after_resume_has_every_batch_once(name, crashes, reference):
     # The log of the killed run, continued by the resumed one, is the uninterrupted run's log.
     assert crashes[name]["resumed"]["events"] == reference["events"]

@@ -219,23 +219,7 @@ def test_last_good_checkpoint_survives_and_resumes(
     figures.add(SECTION, "budget_exhausted_resumed_exactly")
 
 
-@pytest.mark.parametrize(
-    "phase",
-    [
-        pytest.param(
-            "forward",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="afnio/trainer/_steps.py run_training_step: a forward failure is re-raised "
-                "as 'Forward pass in training_step() failed after 3 retries.' without the "
-                "model error's text (provider, model, node, attempts), unlike other failures",
-            ),
-        ),
-        "evaluator_backward",
-        "chat_backward",
-        "optimizer",
-    ],
-)
+@pytest.mark.parametrize("phase", list(NODES))
 def test_exhausted_retries_name_provider_model_node_and_tries(
     phase, tmp_path, figures, forget_backward_client
 ):

@@ -244,12 +244,6 @@ def test_the_api_key_never_leaks(
     figures.put(SECTION, "leaks", len(artefacts.leaks()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio/models/openai.py _final_error: the ModelCallError is raised `from` the SDK "
-    "error, whose message still holds what the server sent; a traceback (notebook output, log "
-    "with exc_info) shows a key the server echoed back",
-)
 def test_a_traceback_of_a_failed_call_holds_no_key(forget_backward_client):
     script = ScriptedModel()
     script.when().reply(Reply(f"Invalid API key {KEY}.", status=401))
