@@ -22,12 +22,14 @@ __all__ = [
     "Dict",
     "Ext",
     "Expr",
+    "Get",
     "Global",
     "Inst",
     "List",
     "NewObj",
     "Obj",
     "PersId",
+    "Put",
     "Str",
     "Tuple",
     "archive",
@@ -127,6 +129,21 @@ class Ext:
 
 
 @dataclass(frozen=True)
+class Put:
+    """``expr``, remembered in the memo under ``index`` (``BINPUT``/``PUT``)."""
+
+    index: int
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Get:
+    """The object remembered under ``index``: the same object again (``BINGET``/``GET``)."""
+
+    index: int
+
+
+@dataclass(frozen=True)
 class PersId:
     """A persistent id (``PERSID``), resolved by ``persistent_load``."""
 
@@ -134,7 +151,22 @@ class PersId:
 
 
 Expr = Union[
-    Global, Str, Bytes, Const, List, Tuple, Dict, Call, Inst, Obj, NewObj, Build, Ext, PersId
+    Global,
+    Str,
+    Bytes,
+    Const,
+    List,
+    Tuple,
+    Dict,
+    Call,
+    Inst,
+    Obj,
+    NewObj,
+    Build,
+    Ext,
+    Put,
+    Get,
+    PersId,
 ]
 
 
@@ -232,6 +264,11 @@ class _Writer:
                 w(b"\x83" + struct.pack("<H", expr.code))
             else:
                 w(b"\x84" + struct.pack("<i", expr.code))
+        elif isinstance(expr, Put):
+            self.write(expr.expr)
+            w(b"p" + _line(str(expr.index)) if p == 0 else b"r" + struct.pack("<I", expr.index))
+        elif isinstance(expr, Get):
+            w(b"g" + _line(str(expr.index)) if p == 0 else b"j" + struct.pack("<I", expr.index))
         elif isinstance(expr, PersId):
             w(b"P" + _line(expr.pid))
         else:  # pragma: no cover - a bug in a test

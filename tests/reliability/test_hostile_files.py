@@ -41,12 +41,14 @@ from pickle_forge import (
     Dict,
     Expr,
     Ext,
+    Get,
     Global,
     Inst,
     List,
     NewObj,
     Obj,
     PersId,
+    Put,
     Str,
     Tuple,
     archive,
@@ -719,6 +721,47 @@ def test_allowed_builtins_cannot_amplify_a_tiny_file(expr):
     assert len(blob) < 200
     with pytest.raises(REFUSED):
         afnio.load(io.BytesIO(blob))
+
+
+def _laughs(depth: int, fanout: int) -> Expr:
+    """A "billion laughs" list: each level holds the level below ``fanout`` times, by memo
+    reference, so the pickle grows with ``depth * fanout`` and the expanded tree with
+    ``fanout ** depth``."""
+    expr: Expr = Put(0, Str("ha"))
+    for level in range(1, depth + 1):
+        expr = Put(level, List((expr, *[Get(level - 1)] * (fanout - 1))))
+    return expr
+
+
+def test_shared_references_in_plain_data_stay_shared():
+    loaded = afnio.load(io.BytesIO(archive(forge(_laughs(6, 8), 2))))
+    assert loaded[0] is loaded[1]  # a graph of 7 lists, not a tree of 300,000 items
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="afnio.serialization._rebuild_variable validates and copies Variable data as a tree: "
+    "data made of shared references (which afnio.save never writes) is expanded, so a 250-byte "
+    "file makes load build 262,144 items (each level of nesting multiplies the work by 8)",
+)
+def test_shared_references_cannot_blow_up_a_variable():
+    expr = call(
+        Global("afnio.serialization", "_rebuild_variable"),
+        Global("afnio._variable", "Variable"),
+        Dict(((Str("data"), _laughs(6, 8)),)),
+    )
+    blob = archive(forge(expr, 2))
+    assert len(blob) < 300
+    tracemalloc.start()
+    try:
+        try:
+            afnio.load(io.BytesIO(blob))
+        except REFUSED:
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
 
 
 # -- zip-level abuse ----------------------------------------------------------------------------
