@@ -32,6 +32,7 @@ def _rebuild_variable(cls: type, state: dict[str, Any]) -> Variable:
         raise pickle.UnpicklingError(f"Cannot rebuild a Variable as {cls!r}.")
     if not isinstance(state, dict):
         raise pickle.UnpicklingError("Corrupt Variable state in the archive.")
+    _check_tree(state.get("data"))
     variable = cls.__new__(cls)
     Variable.__init__(
         variable,
@@ -47,6 +48,22 @@ def _rebuild_variable(cls: type, state: dict[str, Any]) -> Variable:
     output_nr = state.get("output_nr", 0)
     variable._output_nr = output_nr if isinstance(output_nr, int) and output_nr >= 0 else 0
     return variable
+
+
+def _check_tree(data: Any) -> None:
+    """Refuses Variable data whose lists share references: afnio.save never writes such data,
+    and a file of a few hundred bytes could otherwise expand into millions of items."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            if id(item) in seen:
+                raise pickle.UnpicklingError(
+                    "Corrupt Variable data in the archive: its lists share references."
+                )
+            seen.add(id(item))
+            stack.extend(item)
 
 
 _user_safe_globals: dict[tuple[str, str], Any] = {}
