@@ -738,13 +738,8 @@ def test_shared_references_in_plain_data_stay_shared():
     assert loaded[0] is loaded[1]  # a graph of 7 lists, not a tree of 300,000 items
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="afnio.serialization._rebuild_variable validates and copies Variable data as a tree: "
-    "data made of shared references (which afnio.save never writes) is expanded, so a 250-byte "
-    "file makes load build 262,144 items (each level of nesting multiplies the work by 8)",
-)
 def test_shared_references_cannot_blow_up_a_variable():
+    """As Variable data the same list would be expanded into 262,144 items: refused instead."""
     expr = call(
         Global("afnio.serialization", "_rebuild_variable"),
         Global("afnio._variable", "Variable"),
