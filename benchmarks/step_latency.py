@@ -206,10 +206,19 @@ def _profile_step(server: ServerProcess, batch: int, steps: int) -> dict[str, An
         for i in range(steps):
             pipeline.step(batch, f"profile-{i}")
     stats = profile.stats()
+    cpu = _profile.total(stats)
+    packages = _profile.by_package(stats, top=100)
+    afnio_cpu = sum(p["seconds"] for p in packages if p["package"].startswith("afnio"))
+    transform = _profile.cumulative(
+        stats, "openai/_utils/_transform.py", ("maybe_transform", "async_maybe_transform")
+    )
     return {
         "steps": steps,
         "threads": profile.threads,
-        "by_package": _profile.by_package(stats, top=10),
+        "cpu_s": round(cpu, 3),
+        "afnio_share": round(afnio_cpu / cpu, 3) if cpu else None,
+        "openai_param_transform_share": round(transform / cpu, 3) if cpu else None,
+        "by_package": packages[:12],
         "top_functions": _profile.top_functions(stats, top=12, root="afnio/"),
     }
 

@@ -121,12 +121,15 @@ def _summary(report: dict[str, Any], batch: int) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     batches = [1, 2] if quick else [1, 8, 32]
     repeats = 1 if quick else 3
+    # A TextGrad step at batch 32 takes about 20 s, sequentially: two are enough for a median.
+    textgrad_repeats = 1 if quick else 2
     latency = QUICK_LATENCY if quick else LATENCY
     modes = ["sequential"] if quick else ["sequential", "threads"]
     workload = describe(batches, latency) + (
         f"; afnio with default clients; TextGrad {TEXTGRAD_VERSION} with ChatExternalClient "
         "(openai.OpenAI at the same server), StringBasedFunction exact match per sample, "
-        f"tg.sum + backward + TGD; {repeats} measured steps per batch size after one warm-up"
+        f"tg.sum + backward + TGD; {repeats} (afnio) and {textgrad_repeats} (TextGrad) measured "
+        "steps per batch size after one warm-up"
     )
     print(f"workload: {workload}", flush=True)
     notes: list[str] = []
@@ -166,7 +169,9 @@ def run(quick: bool) -> dict[str, Any]:
         if interpreter is not None:
             for mode in modes:
                 try:
-                    reports[mode] = _run_textgrad(interpreter, server, batches, repeats, mode)
+                    reports[mode] = _run_textgrad(
+                        interpreter, server, batches, textgrad_repeats, mode
+                    )
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                     status = "failed"
                     notes.append(f"TextGrad ({mode}) did not run: {exc}")
