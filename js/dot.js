@@ -56,7 +56,7 @@ export function layoutDot(draw, options) {
   });
   const graphAttrs =
     options.engine === "sfdp"
-      ? ["overlap=prism", "splines=false", "outputorder=edgesfirst", "K=1.2", "sep=\"+6\""]
+      ? ["overlap=scale", "splines=false", "outputorder=edgesfirst", "K=1.2", "sep=\"+6\""]
       : [
           `rankdir=${options.rankdir === "LR" ? "LR" : "TB"}`,
           "nodesep=0.25",

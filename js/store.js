@@ -31,6 +31,8 @@ export class GraphStore {
     this.rev = 0;
     /** Whether a message was missed: a snapshot is needed. */
     this.gap = false;
+    /** When a snapshot was last asked for and has not arrived yet (ms since epoch, 0: none). */
+    this.asked = 0;
     /** Full nodes/edges received with "details" messages, by id. @type {Map<string, GraphNode | GraphEdge>} */
     this.details = new Map();
     /** @type {Set<(change: {structural: boolean}) => void>} */
@@ -82,6 +84,7 @@ export class GraphStore {
     this.backward = graph.backward || idle();
     this.rev = msg.rev;
     this.gap = false;
+    this.asked = 0;
     this.details.clear();
     this.emit(true);
     return true;

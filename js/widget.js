@@ -30,12 +30,28 @@ import { drawGraph } from "./svg.js";
 
 const LAYOUT_TIMEOUT_MS = 5000;
 
-/** @type {WorkerRunner | null} */
+/**
+ * Lays out DOT: the shared worker, or what `useLayoutRunner` installed.
+ * @typedef {{run: (dot: string, engine: string, timeoutMs: number) => Promise<string>}} LayoutRunner
+ */
+
+/** @type {LayoutRunner | null} */
 let runner = null;
 
-/** Asks the kernel for a snapshot (at most once every 3 s while one is awaited).
+/**
+ * Replaces the layout runner (tests run Graphviz directly, without a worker).
+ * @param {LayoutRunner} replacement
+ */
+export function useLayoutRunner(replacement) {
+  runner = replacement;
+}
+
+/**
+ * Asks the kernel for a snapshot, unless one was asked for less than 3 s ago and has not come
+ * (the kernel answers when it is idle, not while a cell runs).
  * @param {Model} model
- * @param {GraphStore & {asked?: number}} store */
+ * @param {GraphStore} store
+ */
 function askSnapshot(model, store) {
   const now = Date.now();
   if (store.asked && now - store.asked < 3000) return;
@@ -92,7 +108,7 @@ class GraphViewUI {
     model.on("change:height", this.onHeight);
     model.on("change:title", this.onTitle);
     model.on("change:live", this.onTitle);
-    if (store.rev === 0 || store.gap) askSnapshot(model, /** @type {any} */ (store));
+    if (store.rev === 0 || store.gap) askSnapshot(model, store);
     this.update();
   }
 
@@ -157,7 +173,7 @@ class GraphViewUI {
 
   /** @param {boolean} structural */
   onStore(structural) {
-    if (this.store.gap) askSnapshot(this.model, /** @type {any} */ (this.store));
+    if (this.store.gap) askSnapshot(this.model, this.store);
     if (structural) this.detailsAsked.clear();
     this.update();
   }

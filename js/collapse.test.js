@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { boxSize, buildDrawGraph, describe as describeNode } from "./collapse.js";
+import { comb, fan, fn, variable } from "./test-helpers.js";
+
+const options = (/** @type {Partial<import("./collapse.js").DrawOptions>} */ extra = {}) => ({ collapse: true, maxNodes: 300, expanded: new Set(), ...extra });
+
+describe("describe", () => {
+  it("labels and classes of nodes", () => {
+    const v = describeNode(variable("a", { is_parameter: true, is_leaf: true, grad: [{ data: "g", role: "r", preview: "g", backward_id: 1 }] }));
+    expect(v.lines[2]).toBe("parameter · grad");
+    expect(v.classes).toEqual(expect.arrayContaining(["var", "param", "has-grad"]));
+    const f = describeNode(fn("f", { calls: [{}, {}], state: "running" }));
+    expect(f.lines).toEqual(["AddBackward0", "2 model calls"]);
+    expect(f.classes).toEqual(expect.arrayContaining(["fn", "state-running", "has-calls"]));
+    expect(describeNode(variable("c", { requires_grad: false, no_grad: true })).classes).toEqual(expect.arrayContaining(["const", "no-grad"]));
+  });
+
+  it("sizes boxes from their text", () => {
+    expect(boxSize(["abcd"]).width).toBeLessThan(boxSize(["abcdefghijklmnop"]).width);
+    expect(boxSize(["a", "b", "c"]).height).toBeGreaterThan(boxSize(["a"]).height);
+  });
+});
+
+describe("buildDrawGraph", () => {
+  it("draws small graphs whole", () => {
+    const draw = buildDrawGraph(comb(2), options());
+    expect(draw.shown).toBe(draw.total);
+    expect(draw.nodes.every((n) => n.kind !== "group")).toBe(true);
+    expect(draw.edges.length).toBe(7);
+  });
+
+  it("collapses a long chain (with its pendants) into one node, expandable", () => {
+    const graph = comb(50);
+    const draw = buildDrawGraph(graph, options());
+    const chains = draw.nodes.filter((n) => n.id.startsWith("chain:"));
+    expect(chains.length).toBe(1);
+    expect(chains[0].lines[0]).toMatch(/^chain of \d+ nodes$/);
+    expect(draw.nodes.length).toBeLessThan(15);
+    const expanded = buildDrawGraph(graph, options({ expanded: new Set([/** @type {string} */ (chains[0].expand)]) }));
+    expect(expanded.shown).toBe(graph.nodes.size);
+    expect(buildDrawGraph(graph, options({ collapse: false })).shown).toBe(graph.nodes.size);
+  });
+
+  it("groups a wide fan of inputs", () => {
+    const draw = buildDrawGraph(fan(40), options());
+    const group = draw.nodes.find((n) => n.id === "fan:sum");
+    expect(group?.lines[0]).toBe("+37 more inputs");
+    expect(draw.edges.filter((e) => e.source === "sum").length).toBe(4);
+    const open = buildDrawGraph(fan(40), options({ expanded: new Set(["fan:sum"]) }));
+    expect(open.nodes.find((n) => n.id === "fan:sum")).toBeUndefined();
+    expect(open.shown).toBe(open.total);
+  });
+
+  it("never draws more than maxNodes, and says how many are hidden", () => {
+    const draw = buildDrawGraph(fan(400), options({ collapse: false, maxNodes: 100 }));
+    expect(draw.shown).toBeLessThanOrEqual(100);
+    const more = draw.nodes.find((n) => n.id === "more");
+    expect(more?.lines[0]).toMatch(/^\+\d+ more nodes$/);
+    expect(draw.edges.some((e) => e.target === "more")).toBe(true);
+    for (const e of draw.edges) {
+      expect(draw.nodes.some((n) => n.id === e.source)).toBe(true);
+      expect(draw.nodes.some((n) => n.id === e.target)).toBe(true);
+    }
+  });
+
+  it("starts from every node nothing points to, oldest first (live views)", () => {
+    const graph = fan(3);
+    graph.roots = [];
+    const draw = buildDrawGraph(graph, options());
+    expect(draw.nodes[0].id).toBe("root");
+  });
+
+  it("marks edges that carried gradients", () => {
+    const graph = comb(1);
+    const first = [...graph.edges.values()][1];
+    first.grad = [{ data: "be brief", role: "feedback", preview: "be brief", backward_id: 1 }];
+    const draw = buildDrawGraph(graph, options());
+    const drawn = draw.edges.find((e) => e.id === first.id);
+    expect(drawn?.badge).toBe("∇ be brief");
+    expect(drawn?.classes).toContain("has-grad");
+  });
+});
