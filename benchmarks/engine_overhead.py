@@ -8,12 +8,14 @@ afnio and Stack + Sum in torch. Nodes are counted by walking each graph. afnio's
 same size at every depth (a chain of text ``+`` would grow its roles and feedback with depth:
 that cost is the data's, not the engine's).
 
-Reported: microseconds per node to build the graph (forward) and to run ``backward()``; the
-scaling exponent ``k`` of ``time ~ nodes^k`` (least squares on log-log; 1 is linear); afnio's
-Python memory (``tracemalloc``) at its peak, after the build, after ``backward()`` without
-``retain_graph`` (saved inputs are released), and once the graph is dropped; torch's time per
+Reported: microseconds per node (best of several runs) to build the graph (forward) and to run
+``backward()``; the scaling exponent ``k`` of ``time ~ nodes^k`` (least squares on log-log; 1 is
+linear); afnio's Python memory (``tracemalloc``) at its peak, after the build, after
+``backward()`` without ``retain_graph`` (saved inputs are released, leaves gain their
+gradients), once the graph is dropped, and what a second graph leaves behind; torch's time per
 node as the reference of a mature engine (its memory is native, out of ``tracemalloc``'s
-sight); and a cProfile of afnio at the largest size.
+sight); at the largest size, the share of Python's cyclic garbage collector and a cProfile of
+afnio.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import _profile
-from benchmarks._report import format_table, median
+from benchmarks._report import format_table
 
 NAME = "engine"
 TITLE = "Engine overhead (no model)"
@@ -90,7 +92,8 @@ def count_nodes(root_fn: Any) -> int:
 
 
 def _time(build: Callable[[int], Any], blocks: int, repeats: int) -> tuple[float, float, int]:
-    """Median seconds to build and to run backward, and the node count."""
+    """The best of ``repeats`` runs (as ``timeit`` reports: other processes only ever add
+    time) in seconds to build and to run backward, and the node count."""
     forwards, backwards = [], []
     nodes = 0
     for _ in range(repeats):
@@ -105,12 +108,13 @@ def _time(build: Callable[[int], Any], blocks: int, repeats: int) -> tuple[float
         forwards.append(t1 - t0)
         backwards.append(t3 - t2)
         del root
-    return median(forwards), median(backwards), nodes
+    return min(forwards), min(backwards), nodes
 
 
-def _memory(blocks: int, nodes: int) -> dict[str, Any]:
-    """afnio's Python memory through one build and backward, measured by tracemalloc; a second
-    build, backward and drop tells whether anything accumulates from graph to graph."""
+def _memory(blocks: int, nodes: int, second: bool) -> dict[str, Any]:
+    """afnio's Python memory through one build and backward, measured by tracemalloc; with
+    ``second``, another build, backward and drop tells whether anything accumulates from graph
+    to graph."""
     gc.collect()
     tracemalloc.start()
     try:
@@ -123,11 +127,13 @@ def _memory(blocks: int, nodes: int) -> dict[str, Any]:
         del root
         gc.collect()
         after_release = tracemalloc.get_traced_memory()[0] - base
-        root = afnio_graph(blocks)
-        root.backward()
-        del root
-        gc.collect()
-        after_second = tracemalloc.get_traced_memory()[0] - base
+        after_second = None
+        if second:
+            root = afnio_graph(blocks)
+            root.backward()
+            del root
+            gc.collect()
+            after_second = tracemalloc.get_traced_memory()[0] - base
     finally:
         tracemalloc.stop()
     return {
@@ -136,7 +142,7 @@ def _memory(blocks: int, nodes: int) -> dict[str, Any]:
         "after_backward_bytes_per_node": round(after_backward / nodes),
         "freed_by_backward_bytes_per_node": round((after_build - after_backward) / nodes),
         "after_release_bytes": after_release,
-        "growth_second_graph_bytes": after_second - after_release,
+        "growth_second_graph_bytes": None if after_second is None else after_second - after_release,
     }
 
 
@@ -205,11 +211,11 @@ def _profile_afnio(blocks: int) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     sizes = [50, 200] if quick else [1_000, 10_000, 100_000]
-    repeats = {50: 2, 200: 2, 1_000: 5, 10_000: 3, 100_000: 1}
+    repeats = {50: 2, 200: 2, 1_000: 5, 10_000: 3, 100_000: 2}
     workload = (
         f"graphs of {', '.join(f'{n:,}' for n in sizes)} nodes: n/5 blocks of "
         "x -> split -> sum -> + y, then one sum over the blocks; build then backward() without "
-        "retain_graph; median of 5/3/1 runs; same shapes in torch.autograd (2-element x, scalar "
+        "retain_graph; best of 5/3/2 runs; same shapes in torch.autograd (2-element x, scalar "
         "y); tracemalloc in a separate run; at the largest size, once more with the cyclic GC "
         "off, and a cProfile of afnio"
     )
@@ -239,7 +245,7 @@ def run(quick: bool) -> dict[str, Any]:
         }
         row["ratio_forward"] = round(row["afnio_forward_us"] / row["torch_forward_us"], 2)
         row["ratio_backward"] = round(row["afnio_backward_us"] / row["torch_backward_us"], 2)
-        row.update(_memory(blocks, a_nodes))
+        row.update(_memory(blocks, a_nodes, second=n != sizes[-1]))
         rows.append(row)
         print(
             f"  {a_nodes:>7,} nodes: afnio {af:.2f} s + {ab:.2f} s, torch {tf:.2f} s + {tb:.2f} s",
