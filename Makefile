@@ -30,7 +30,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@
 
-env: js $(STAMP)
+# PyTorch is the oracle of some core tests and the reference of the engine benchmark. Only a
+# local CPU build is installed (a plain `pip install torch` would fetch a multi-GB CUDA build);
+# without one those tests are skipped.
+TORCH_WHEEL := $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
+$(VENV)/.afnio-torch: $(STAMP)
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then :; \
+	elif [ -n "$(TORCH_WHEEL)" ] && $(BIN)/python -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))"; then \
+	  $(BIN)/python -m pip install --quiet "$(TORCH_WHEEL)"; \
+	else echo "No local CPU build of torch: the PyTorch-oracle tests will be skipped."; fi
+	@touch $@
+
+env: js $(STAMP) $(VENV)/.afnio-torch
 
 # -- tests -------------------------------------------------------------------------------------
 lint: env
