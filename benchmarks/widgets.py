@@ -161,6 +161,16 @@ def _live(page: LabPage, baseline_cell: int, live_cell: int, ops: int, pace: flo
             break
         count = len(records)
         time.sleep(1.5)
+    # What the live view shows now (an overlay says when a layout is running or failed).
+    overlay = page.page.evaluate(
+        """() => {
+            const views = [...document.querySelectorAll('.afnio-graphview')]
+                .filter((el) => el.dataset.benchOld !== '1');
+            const el = views[views.length - 1];
+            const overlay = el && el.querySelector('.afnio-overlay');
+            return overlay && !overlay.hidden ? overlay.textContent : '';
+        }"""
+    )
     start, end = kernel["start"] * 1000, kernel["end"] * 1000
     times = [t for t, _ in records]
     during = [t for t in times if start <= t <= end]
@@ -181,6 +191,7 @@ def _live(page: LabPage, baseline_cell: int, live_cell: int, ops: int, pace: flo
         "catch_up_s": None if final is None else round(max(0.0, final - end) / 1000, 3),
         "final_nodes": kernel["nodes"],
         "final_drawn_total": records[-1][1] if records else None,
+        "overlay_at_end": overlay or None,
     }
 
 
@@ -246,6 +257,11 @@ def run(quick: bool) -> dict[str, Any]:
                 print(f"  {counts[n]:>5} nodes, {mode}: {result['drawn_s']} s", flush=True)
             for baseline_cell, live_cell, pace in live_cells:
                 live.append(_live(page, baseline_cell, live_cell, ops, pace))
+                if live[-1]["final_drawn_total"] != live[-1]["final_nodes"]:
+                    notes.append(
+                        f"live view ({pace * 1000:.0f} ms per op) did not show the final graph "
+                        f"within 120 s; its overlay said: {live[-1]['overlay_at_end']!r}"
+                    )
                 print(f"  live, {pace * 1000:.0f} ms per op: {live[-1]}", flush=True)
             errors = [e for e in page.errors if "favicon" not in e]
             if errors:
