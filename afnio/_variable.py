@@ -182,8 +182,6 @@ class Variable:
                 f"`requires_grad` must be a bool, but got {type(requires_grad).__name__}: "
                 f"{requires_grad!r}."
             )
-        if role is not None and not isinstance(role, str):
-            raise TypeError(f"`role` must be a str, but got {type(role).__name__}: {role!r}.")
         self._data: Data = _validate_and_normalize_data(data)
         self.role = role
         self._requires_grad = requires_grad
@@ -203,6 +201,18 @@ class Variable:
     @data.setter
     def data(self, value: Any) -> None:
         self._data = _validate_and_normalize_data(value)
+
+    @property
+    def role(self) -> str:
+        """What the value is for, in words ("system prompt"); models read it when they write
+        feedback and updates."""
+        return self._role
+
+    @role.setter
+    def role(self, role: str) -> None:
+        if role is not None and not isinstance(role, str):
+            raise TypeError(f"`role` must be a str, but got {type(role).__name__}: {role!r}.")
+        self._role = role
 
     @property
     def shape(self) -> tuple:

@@ -86,6 +86,24 @@ def write_checkpoint(root: str, path: str, payload: dict[str, Any]) -> None:
     os.replace(tmp, pointer)
 
 
+def remove_interrupted_writes(root: str) -> list[str]:
+    """Deletes the temporary files that interrupted checkpoint writes left under
+    ``{root}/checkpoints`` (``afnio.save``'s ``.afnio-*.tmp`` and the pointer's ``.last-*``).
+
+    Called when a run resumes: the run that was writing them is gone, and its last complete
+    checkpoint is intact. Returns the paths removed.
+    """
+    folder = os.path.join(root, "checkpoints")
+    stale = glob.glob(os.path.join(folder, "**", ".afnio-*.tmp"), recursive=True)
+    stale += glob.glob(os.path.join(folder, ".last-*"))
+    for path in stale:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return stale
+
+
 def find_last_checkpoint(root: str) -> str:
     """The latest checkpoint written under ``root``: the one named by
     ``{root}/checkpoints/last_checkpoint.txt``, else the newest ``.hf`` file by time.

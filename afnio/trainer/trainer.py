@@ -257,6 +257,11 @@ class Trainer:
         else:
             path = os.fspath(ckpt_path)
         checkpoint = _checkpoint.read_checkpoint(path)
+        removed = _checkpoint.remove_interrupted_writes(self.default_root_dir)
+        if removed:
+            logger.info(
+                "Removed %d temporary file(s) of interrupted checkpoint writes.", len(removed)
+            )
         _checkpoint.restore_agent(agent, checkpoint["agent_state_dict"])
         _checkpoint.restore_optimizers(optimizers, checkpoint["optimizer_state_dict"])
         saved = checkpoint["trainer_state"]

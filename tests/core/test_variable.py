@@ -238,3 +238,12 @@ def test_helpers():
     assert is_scalar_variable(Variable(True)) and is_scalar_variable(Variable("x"))
     assert not is_scalar_variable(Variable(None)) and not is_scalar_variable(Variable([1]))
     assert afnio.is_variable is is_variable
+
+
+def test_role_assignment_is_checked():
+    v = Variable("x", role="old")
+    with pytest.raises(TypeError, match="`role` must be a str"):
+        v.role = 3
+    assert v.role == "old"
+    v.role = "new"
+    assert v.role == "new"

@@ -7,6 +7,7 @@ import asyncio
 import copy
 import io
 import logging
+import threading
 import warnings
 
 import openai
@@ -333,7 +334,15 @@ def test_no_api_key_in_records_reprs_logs_or_saved_files(
 
 
 def test_sync_client_uses_worker_threads(local_server):
-    local_server.latency = 0.1
+    # Each reply waits until all 8 requests are in the server at once: only a client that sends
+    # them concurrently can finish (a sequential one would break the barrier after 20 s).
+    barrier = threading.Barrier(8, timeout=20)
+
+    def together(request):
+        barrier.wait()
+        return "ok"
+
+    local_server.script.when(user="^q").reply(together)
     client = OpenAI(base_url=local_server.base_url, api_key="k", max_concurrency=8)
 
     async def many():

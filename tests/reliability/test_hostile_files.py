@@ -476,7 +476,7 @@ def _in_variable_data(evil: Evil) -> Any:
 
 def _in_variable_role(evil: Evil) -> Any:
     v = Variable("answer")
-    v.role = evil
+    v._role = evil  # past the role setter's check, as a forged file would be
     return v
 
 
