@@ -194,6 +194,35 @@ def _gc_share(blocks: int) -> dict[str, Any]:
     }
 
 
+def _micro_costs() -> dict[str, float]:
+    """Microseconds of the per-node building blocks, measured alone (best of 5 x 20,000)."""
+    import timeit
+
+    import afnio
+    from afnio.autodiff.graph import GraphEvent, Node
+
+    node = Node()
+    cases: dict[str, Callable[[], Any]] = {
+        "graph_event": lambda: GraphEvent("node_started", node=node, backward_id=1),
+        "node": Node,
+        "variable": lambda: afnio.Variable("", role="feedback to x"),
+    }
+    try:
+        from afnio._recording import recording_to
+
+        def routed() -> None:
+            with recording_to(node._record_call, "backward"):
+                pass
+
+        cases["recording_to"] = routed
+    except ImportError:  # an internal helper: measured only while it exists
+        pass
+    return {
+        name: round(min(timeit.repeat(fn, number=20_000, repeat=5)) / 20_000 * 1e6, 2)
+        for name, fn in cases.items()
+    }
+
+
 def _profile_afnio(blocks: int) -> dict[str, Any]:
     gc.collect()
     with _profile.ThreadsProfile() as profile:
@@ -201,8 +230,20 @@ def _profile_afnio(blocks: int) -> dict[str, Any]:
         root.backward()
     del root
     stats = profile.stats()
+    cpu = _profile.total(stats)
+    packages = _profile.by_package(stats, top=100)
+    # Two costs paid per node whatever the graph: graph events built for observers (frozen
+    # dataclasses, whose generated __init__ is in "<string>"), and the context manager that
+    # routes model-call records (contextlib plus afnio._recording).
+    events = _profile.cumulative(stats, "<string>", ("__init__",))
+    recording = sum(
+        p["seconds"] for p in packages if p["package"] in ("stdlib:contextlib", "afnio._recording")
+    )
     return {
         "nodes": blocks * 5 + 1,
+        "cpu_s": round(cpu, 3),
+        "graph_event_share": round(events / cpu, 3) if cpu else None,
+        "recording_context_share": round(recording / cpu, 3) if cpu else None,
         "by_package": _profile.by_package(stats, top=8),
         "top_tottime": _profile.top_functions(stats, top=15, key="tottime", root="afnio/"),
         "top_cumtime": _profile.top_functions(stats, top=25, key="cumtime", root="afnio/"),
@@ -259,6 +300,7 @@ def run(quick: bool) -> dict[str, Any]:
         "torch_backward": round(slope(nodes, [r["torch_backward_s"] for r in rows]), 3),
     }
     garbage = _gc_share(sizes[-1] // 5)
+    micro = _micro_costs()
     profile = _profile_afnio(sizes[-1] // 5)
     table = format_table(COLUMNS, rows)
     table += "\n\nscaling exponent k (time ~ nodes^k): " + ", ".join(
@@ -269,12 +311,14 @@ def run(quick: bool) -> dict[str, Any]:
         f"tracked objects per node; {garbage['gc_share_forward']:.0%} of the build and "
         f"{garbage['gc_share_backward']:.0%} of backward (timed again with gc disabled)"
     )
+    table += "\nbuilding blocks alone (us): " + ", ".join(f"{k} {v}" for k, v in micro.items())
     return {
         "title": TITLE,
         "workload": workload,
         "rows": rows,
         "scaling_exponent": scaling,
         "garbage_collector": garbage,
+        "micro_costs_us": micro,
         "profile": profile,
         "table": table,
     }
