@@ -32,8 +32,10 @@ class GradModeToggle(anywidget.AnyWidget):
 
     Turning it off is ``afnio.set_grad_enabled(False)``: the cells that follow build no graph
     until it is turned on again. Grad mode is per thread; the switch acts on the thread that
-    created it (the one that runs the cells). In IPython it re-reads the mode after every cell,
-    so ``afnio.set_grad_enabled(...)`` in code shows too; :meth:`refresh` does it by hand.
+    created it (the one that runs the cells): if the kernel handles the click on another thread,
+    the mode is set when the next cell starts. In IPython the switch re-reads the mode after
+    every cell, so ``afnio.set_grad_enabled(...)`` in code shows too; :meth:`refresh` does it by
+    hand.
 
     Args:
         label: The text next to the switch.
@@ -63,38 +65,55 @@ class GradModeToggle(anywidget.AnyWidget):
     def __init__(self, label: str = "grad mode") -> None:
         super().__init__(enabled=afnio.is_grad_enabled(), label=label)
         self._thread = threading.get_ident()
+        self._pending: bool | None = None
         self.observe(self._apply, names="enabled")
         self._shell = _ipython()
         if self._shell is not None:
+            self._shell.events.register("pre_run_cell", self._before_cell)
             self._shell.events.register("post_run_cell", self._after_cell)
 
     def _apply(self, change: dict[str, Any]) -> None:
-        if bool(change["new"]) == afnio.is_grad_enabled():
-            return
-        if threading.get_ident() != self._thread:
+        mode = bool(change["new"])
+        if threading.get_ident() == self._thread:
+            self._pending = None
+            if mode != afnio.is_grad_enabled():
+                afnio.set_grad_enabled(mode)
+        elif self._shell is not None:
+            # The kernel may handle widget messages on another thread than the one running
+            # cells, and grad mode is per thread: apply it when the next cell starts.
+            self._pending = mode
+        else:
             warnings.warn(
                 "GradModeToggle was switched from another thread than the one that created it; "
-                "grad mode is per thread, so the kernel's cells are not affected.",
+                "grad mode is per thread, so that thread is not affected.",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            return
-        afnio.set_grad_enabled(bool(change["new"]))
+
+    def _before_cell(self, *_args: Any) -> None:
+        if self._pending is not None and threading.get_ident() == self._thread:
+            afnio.set_grad_enabled(self._pending)
+            self._pending = None
 
     def _after_cell(self, *_args: Any) -> None:
         self.refresh()
 
     def refresh(self) -> None:
-        """Shows the current grad mode of the kernel thread."""
-        if threading.get_ident() == self._thread:
+        """Shows the current grad mode of the kernel thread (a switch made from another thread
+        and not applied yet is kept)."""
+        if threading.get_ident() == self._thread and self._pending is None:
             self.enabled = afnio.is_grad_enabled()
 
     def close(self) -> None:
         """Stops following cells and closes the widget."""
         if getattr(self, "_shell", None) is not None:
-            try:
-                self._shell.events.unregister("post_run_cell", self._after_cell)
-            except ValueError:
-                pass
+            for event, callback in (
+                ("pre_run_cell", self._before_cell),
+                ("post_run_cell", self._after_cell),
+            ):
+                try:
+                    self._shell.events.unregister(event, callback)
+                except ValueError:
+                    pass
             self._shell = None
         super().close()

@@ -167,7 +167,7 @@ class TrainingState:
             usage["calls"] += 1
             self._touch("usage")
 
-    def set_usage(self, tokens: dict[str, int] | None, cost: float) -> None:
+    def set_usage(self, tokens: dict[str, Any] | None, cost: float) -> None:
         """Replaces the totals (when they come from the clients' or the Trainer's own count)."""
         with self._lock:
             usage = self._data["usage"]
@@ -271,6 +271,8 @@ class TrainingView(anywidget.AnyWidget, Callback):
     ) -> None:
         super().__init__(height=height, title=title)
         self._state = TrainingState()
+        if clients:
+            self._state.set_usage({"calls": None}, 0.0)  # counted by the clients, not here
         self._throttle = Throttle(
             self._flush, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
         )

@@ -38,7 +38,7 @@ export function ticks(lo, hi, count = 5) {
  */
 export function lineChart(series, options) {
   const { width, height } = options;
-  const m = { top: 12, right: 16, bottom: 34, left: 48 };
+  const m = { top: 24, right: 16, bottom: 34, left: 48 };
   const svg = /** @type {SVGSVGElement} */ (s("svg", { class: "afnio-chart", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "metrics chart" }));
   const all = series.flatMap((se) => se.points);
   if (!all.length) {
@@ -86,8 +86,8 @@ export function lineChart(series, options) {
   const legend = s("g", { class: "afnio-legend" });
   let lx = m.left + 4;
   series.forEach((se, i) => {
-    legend.append(s("rect", { x: lx, y: m.top - 2, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
-    legend.append(s("text", { x: lx + 14, y: m.top + 7, text: se.name }));
+    legend.append(s("rect", { x: lx, y: 4, width: 10, height: 10, fill: COLORS[i % COLORS.length] }));
+    legend.append(s("text", { x: lx + 14, y: 13, text: se.name }));
     lx += 24 + se.name.length * 6.5;
   });
   svg.append(legend);

@@ -119,7 +119,7 @@
  * @typedef {{step: number, epoch: number | null, metrics: Record<string, number>}} ValidationRecord
  * @typedef {{epoch: number | null, metrics: Record<string, number>}} EpochRecord
  * @typedef {{step: number, epoch: number | null, text: string}} ParameterVersion
- * @typedef {{prompt_tokens: number, completion_tokens: number, total_tokens: number, cost: number, currency: string, calls: number}} Usage
+ * @typedef {{prompt_tokens: number, completion_tokens: number, total_tokens: number, cost: number, currency: string, calls: number | null}} Usage
  * @typedef {object} TrainingData
  * @property {"afnio-training"} format
  * @property {1} version

@@ -12,9 +12,10 @@
 /**
  * @param {SVGSVGElement} svg
  * @param {SVGGElement} content
+ * @param {() => void} [onUserMove] Called when the user pans or zooms (not on clicks).
  * @returns {PanZoom}
  */
-export function panZoom(svg, content) {
+export function panZoom(svg, content, onUserMove = () => {}) {
   let x = 0;
   let y = 0;
   let k = 1;
@@ -45,6 +46,7 @@ export function panZoom(svg, content) {
   /** @param {WheelEvent} event */
   const onWheel = (event) => {
     event.preventDefault();
+    onUserMove();
     const rect = svg.getBoundingClientRect();
     zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX - rect.left, event.clientY - rect.top);
   };
@@ -60,7 +62,10 @@ export function panZoom(svg, content) {
     const dx = event.clientX - drag.px;
     const dy = event.clientY - drag.py;
     if (!moved && Math.hypot(dx, dy) < 3) return;
-    if (!moved) svg.setPointerCapture?.(event.pointerId);
+    if (!moved) {
+      svg.setPointerCapture?.(event.pointerId);
+      onUserMove();
+    }
     moved = true;
     svg.classList.add("dragging");
     x = drag.x + dx;

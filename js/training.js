@@ -68,6 +68,16 @@ export class TrainingStore {
 }
 
 /**
+ * Tokens, cost and (when known) calls, as one line.
+ * @param {import("./contract.js").Usage} u
+ */
+export function usageText(u) {
+  const parts = [`${u.total_tokens.toLocaleString("en-US")} tokens`, `${u.cost.toFixed(4)} ${u.currency}`];
+  if (typeof u.calls === "number") parts.push(`${u.calls} model calls`);
+  return parts.join(" · ");
+}
+
+/**
  * The diff of one parameter version against the previous one, as <del>/<ins> spans.
  * @param {string} before
  * @param {string} after
@@ -93,7 +103,7 @@ export function renderTraining(root, data, options) {
     h("span", { class: "afnio-title", text: options.title || "afnio training" }),
     h("span", { class: `afnio-chip afnio-status-${data.status}`, text: status }),
     h("span", { class: "afnio-spacer" }),
-    h("span", { class: "afnio-usage", text: `${u.total_tokens.toLocaleString("en-US")} tokens · ${u.cost.toFixed(4)} ${u.currency} · ${u.calls} model calls` }),
+    h("span", { class: "afnio-usage", text: usageText(u) }),
   ]));
 
   const names = [...new Set([...data.steps, ...data.validation].flatMap((r) => Object.keys(r.metrics)))];

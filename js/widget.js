@@ -98,7 +98,9 @@ class GraphViewUI {
     this.overlay = h("div", { class: "afnio-overlay", text: "Waiting for the graph…" });
     this.panel = h("aside", { class: "afnio-panel", hidden: true });
     this.status = h("div", { class: "afnio-status" });
-    this.pz = panZoom(this.svg, this.viewport);
+    this.pz = panZoom(this.svg, this.viewport, () => {
+      this.autoFit = false;
+    });
     this.build();
     this.unsubscribe = store.subscribe((change) => this.onStore(change.structural));
     for (const name of ["change:max_nodes", "change:collapse", "change:layout_engine"]) {
@@ -136,8 +138,6 @@ class GraphViewUI {
     const canvas = h("div", { class: "afnio-canvas" }, [this.svg, this.overlay]);
     this.root.append(toolbar, h("div", { class: "afnio-body" }, [canvas, this.panel]), this.status);
     this.el.append(this.root);
-    this.svg.addEventListener("pointerdown", () => { this.autoFit = false; }, { signal });
-    this.svg.addEventListener("wheel", () => { this.autoFit = false; }, { signal, passive: true });
     this.svg.addEventListener("click", (event) => this.onClick(event), { signal });
     this.svg.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") {
@@ -272,6 +272,7 @@ class GraphViewUI {
   }
 
   fit() {
+    this.autoFit = true;
     if (!this.layout) return;
     this.pz.setContentSize(this.layout.width, this.layout.height);
     this.pz.fit();

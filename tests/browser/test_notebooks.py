@@ -1,0 +1,61 @@
+"""notebooks/02_visual_debugging.ipynb, run top to bottom in JupyterLab; README screenshots."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from conftest import ARTIFACTS, DOCS_IMG, NOTEBOOK, REPO  # type: ignore[import-not-found]
+
+RUNNING = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = [...panel.content.model.cells].filter(c => c.type === 'code');
+    const done = cells.filter(c => c.executionCount !== null).length;
+    const errors = cells.flatMap(c => c.outputs.toJSON()).filter(o => o.output_type === 'error');
+    const prompts = [...document.querySelectorAll('NOTEBOOK .jp-InputArea-prompt')];
+    const running = prompts.filter(p => p.textContent.includes('*')).length;
+    return {total: cells.length, done, running, errors: errors.map(e => e.ename + ': ' + e.evalue)};
+}""".replace("NOTEBOOK", NOTEBOOK)
+
+
+def test_visual_debugging_notebook_runs_and_renders(page, lab):
+    shutil.copy(REPO / "notebooks" / "02_visual_debugging.ipynb", lab.root / "02.ipynb")
+    page.open_notebook("02.ipynb")
+    started = time.monotonic()
+    page.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    state: dict = {}
+    while time.monotonic() - started < 180:
+        state = page.page.evaluate(RUNNING)
+        if state["errors"] or (state["done"] == state["total"] and not state["running"]):
+            break
+        time.sleep(0.5)
+    assert state["errors"] == []
+    assert state["done"] == state["total"], state
+
+    views = page.page.locator(f"{NOTEBOOK} .afnio-graphview")
+    assert views.count() == 7
+    for i in range(views.count()):
+        views.nth(i).locator(".node").first.wait_for(timeout=30_000)
+
+    # the question-answering view: backward done, ChatCompletionBackward0 selected from Python
+    qa = views.nth(1)
+    qa.locator(".afnio-panel .afnio-call").first.wait_for()
+    panel = qa.locator(".afnio-panel").inner_text()
+    assert "What is the capital of France?" in panel and "The capital of France is Paris." in panel
+    assert qa.locator(".edge.has-grad").count() >= 1
+    qa.scroll_into_view_if_needed()
+    graph_png = page.screenshot("graphview.png", qa)
+
+    training = page.page.locator(f"{NOTEBOOK} .afnio-training")
+    training.locator(".afnio-status-done").wait_for(timeout=30_000)
+    assert training.locator("polyline").count() >= 1
+    assert (
+        "Reply with the city name only." in training.locator(".afnio-diff ins").first.inner_text()
+    )
+    training.scroll_into_view_if_needed()
+    training_png = page.screenshot("trainingview.png", training)
+
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    shutil.copy(graph_png, DOCS_IMG / "graphview.png")
+    shutil.copy(training_png, DOCS_IMG / "trainingview.png")
+    (ARTIFACTS / "timings-notebook.txt").write_text(f"{time.monotonic() - started:.1f} s\n")
