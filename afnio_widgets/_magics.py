@@ -28,8 +28,9 @@ class AfnioMagics(Magics):
         """
         if line.strip():
             raise ValueError(f"%%no_grad takes no arguments, got {line.strip()!r}.")
+        shell = self._require_shell()
         with afnio.no_grad():
-            self.shell.run_cell(cell)
+            shell.run_cell(cell)
 
     @magic_arguments()
     @argument("-o", "--output", default=None, help="Store the view in this variable.")
@@ -54,10 +55,16 @@ class AfnioMagics(Magics):
             options["max_nodes"] = args.max_nodes
         if args.title is not None:
             options["title"] = args.title
+        shell = self._require_shell()
         with trace(**options) as view:
             if args.output:
-                self.shell.user_ns[args.output] = view
-            self.shell.run_cell(cell)
+                shell.user_ns[args.output] = view
+            shell.run_cell(cell)
+
+    def _require_shell(self) -> Any:
+        if self.shell is None:
+            raise RuntimeError("The afnio magics need an IPython shell.")
+        return self.shell
 
 
 def load_ipython_extension(ipython: Any) -> None:
