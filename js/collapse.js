@@ -46,6 +46,8 @@ import { cut } from "./dom.js";
  * @property {number} [fanMax] A node with more children than this shows `fanKeep` of them.
  * @property {number} [fanKeep]
  * @property {number} [chainMin] Chains at least this long collapse.
+ * @property {number} [groupAbove] Sub-modules (nodes sharing a `group`) collapse in graphs with
+ *   more nodes than this.
  */
 
 export const CHAR_WIDTH = 6.6; // 11px monospace
@@ -157,6 +159,35 @@ export function buildDrawGraph(graph, options) {
     return children(id).every((e) => (indeg.get(e.target) || 0) === 1 && !children(e.target).length);
   };
 
+  // Sub-modules: backward nodes sharing a `group` (and the Variables they produced) fold into one.
+  /** @type {Map<string, string>} node id -> module group id */
+  const moduleOf = new Map();
+  /** @type {Map<string, string[]>} */
+  const modules = new Map();
+  if (options.collapse && nodes.size > (options.groupAbove ?? 60)) {
+    /** @type {Map<string, string[]>} */
+    const byName = new Map();
+    for (const node of nodes.values()) {
+      if (node.kind !== "function" || !node.group) continue;
+      const list = byName.get(node.group) || [];
+      list.push(node.id);
+      byName.set(node.group, list);
+    }
+    for (const [name, fns] of byName) {
+      const key = `module:${name}`;
+      if (fns.length < 2 || options.expanded.has(key)) continue;
+      const members = new Set(fns);
+      for (const edge of edges.values()) {
+        // a Variable produced by a member belongs to the module too
+        if (edge.kind === "output" && members.has(edge.target) && nodes.get(edge.source)?.kind === "variable") {
+          members.add(edge.source);
+        }
+      }
+      modules.set(key, [...members]);
+      for (const m of members) moduleOf.set(m, key);
+    }
+  }
+
   /** @type {Map<string, string>} first chain member -> chain group id */
   const chainStart = new Map();
   /** @type {Map<string, {members: string[], exit: string | null}>} */
@@ -167,7 +198,7 @@ export function buildDrawGraph(graph, options) {
     /** @param {string} id */
     const spine = (id) => children(id).filter((e) => !isPendant(e.target));
     /** @param {string} id */
-    const capable = (id) => (indeg.get(id) || 0) === 1 && spine(id).length === 1;
+    const capable = (id) => !moduleOf.has(id) && (indeg.get(id) || 0) === 1 && spine(id).length === 1;
     /** @type {Map<string, string>} spine child -> parent, for capable parents */
     const parentOf = new Map();
     for (const id of nodes.keys()) {
@@ -197,7 +228,7 @@ export function buildDrawGraph(graph, options) {
 
   /** Where an edge into `id` lands once chains are collapsed (null: hidden inside a chain).
    * @param {string} id */
-  const land = (id) => chainStart.get(id) ?? (inChain.has(id) ? null : id);
+  const land = (id) => moduleOf.get(id) ?? chainStart.get(id) ?? (inChain.has(id) ? null : id);
 
   /** @typedef {{target: string, edge: GraphEdge | null}} Link */
   /** @type {Map<string, DrawNode>} */
@@ -215,13 +246,32 @@ export function buildDrawGraph(graph, options) {
     /** @type {Link[]} */
     let result = [];
     const chain = chains.get(id);
-    if (chain) {
+    const module = modules.get(id);
+    if (module) {
+      /** @type {Set<string>} */
+      const seen = new Set();
+      for (const member of module) {
+        for (const edge of children(member)) {
+          const target = land(edge.target);
+          if (target === null || target === id || seen.has(target)) continue;
+          seen.add(target);
+          result.push({ target, edge: null });
+        }
+      }
+    } else if (chain) {
       const exit = chain.exit === null ? null : land(chain.exit);
       if (exit !== null) result = [{ target: exit, edge: null }];
     } else if (!groups.has(id)) {
+      /** @type {Set<string>} */
+      const intoGroups = new Set();
       for (const edge of children(id)) {
         const target = land(edge.target);
-        if (target !== null) result.push({ target, edge: target === edge.target ? edge : null });
+        if (target === null) continue;
+        if (target !== edge.target) {
+          if (intoGroups.has(target)) continue; // one edge per group it leads into
+          intoGroups.add(target);
+        }
+        result.push({ target, edge: target === edge.target ? edge : null });
       }
       const key = `fan:${id}`;
       if (options.collapse && result.length > fanMax && !options.expanded.has(key)) {
@@ -233,6 +283,10 @@ export function buildDrawGraph(graph, options) {
     linkCache.set(id, result);
     return result;
   };
+  for (const [key, members] of modules) {
+    const lines = [cut(`module ${key.slice("module:".length)}`, LABEL_CHARS), `${members.length} nodes`, "(click to expand)"];
+    groups.set(key, groupNode(key, lines, key, members.length));
+  }
   for (const [key, chain] of chains) {
     const counts = new Map();
     for (const m of chain.members) {

@@ -70,6 +70,24 @@ describe("buildDrawGraph", () => {
     expect(draw.nodes[0].id).toBe("root");
   });
 
+  it("folds a sub-module (nodes sharing a group) into one node in large graphs", () => {
+    const graph = fan(30);
+    for (let i = 0; i < 30; i++) {
+      const add = /** @type {import("./contract.js").FunctionNode} */ (graph.nodes.get(`add${i}`));
+      add.group = "agent.chat";
+    }
+    const draw = buildDrawGraph(graph, options({ fanMax: 100 }));
+    const module = draw.nodes.find((n) => n.id === "module:agent.chat");
+    expect(module?.lines).toEqual(["module agent.chat", "60 nodes", "(click to expand)"]);
+    expect(draw.nodes.some((n) => n.id.startsWith("add"))).toBe(false);
+    expect(draw.edges.some((e) => e.source === "module:agent.chat" && e.target === "prompt")).toBe(true);
+    expect(draw.edges.filter((e) => e.source === "sum" && e.target === "module:agent.chat").length).toBe(1);
+    const open = buildDrawGraph(graph, options({ fanMax: 100, expanded: new Set(["module:agent.chat"]) }));
+    expect(open.nodes.some((n) => n.id === "add0")).toBe(true);
+    const small = buildDrawGraph(fan(3), options());
+    expect(small.nodes.some((n) => n.id.startsWith("module:"))).toBe(false);
+  });
+
   it("marks edges that carried gradients", () => {
     const graph = comb(1);
     const first = [...graph.edges.values()][1];
