@@ -116,3 +116,15 @@ def comm_of() -> Any:
 def apply_messages() -> Any:
     """``apply_messages(messages)``: replays snapshots and patches as the front-end does."""
     return _apply_messages
+
+
+@pytest.fixture
+def backward_client(openai_env: Any) -> Iterator[Any]:
+    """afnio's backward model client, pointed at the local server; forgotten after the test."""
+    import afnio
+    from afnio._model_client import ModelClientSingleton
+
+    options = {"base_url": openai_env.base_url, "api_key": openai_env.api_key}
+    afnio.set_backward_model_client("openai/gpt-4o-mini", client_args=options)
+    yield afnio.get_backward_model_client()
+    ModelClientSingleton._instance = None

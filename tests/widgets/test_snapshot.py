@@ -11,13 +11,11 @@ import afnio.cognitive.functional as F
 from afnio_widgets import GraphView, load_graph, to_json
 
 
-def test_round_trip_keeps_gradients_and_calls(openai_env, tmp_path):
+def test_round_trip_keeps_gradients_and_calls(openai_env, backward_client, tmp_path):
     from afnio.models import AsyncOpenAI
 
     openai_env.script.when(user="capital").reply("Paris")
-    options = {"base_url": openai_env.base_url, "api_key": openai_env.api_key}
-    model = AsyncOpenAI(**options)
-    afnio.set_backward_model_client("openai/gpt-4o-mini", client_args=options)
+    model = AsyncOpenAI(base_url=openai_env.base_url, api_key=openai_env.api_key)
     question = afnio.Variable("What is the capital of France?", role="question", requires_grad=True)
     view = GraphView(None, live=True)
     answer = F.chat_completion(
