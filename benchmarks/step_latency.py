@@ -32,9 +32,9 @@ from benchmarks.workload import (
     QUICK_LATENCY,
     AfnioPipeline,
     critical_path,
+    dependency_levels,
     describe,
     log_depth,
-    log_levels,
     replay_floor,
 )
 
@@ -72,8 +72,8 @@ def measure_afnio(
     """Runs ``repeats`` training steps (after one warm-up) and summarises them.
 
     Returns a row: median wall time, calls, tokens, critical path, the depth seen in the log,
-    the peak of requests in flight, the client CPU, and the requests of one step whose log
-    depth equals the critical path (for the replay), under ``"_requests"``.
+    the peak of requests in flight, the client CPU, and the requests of the first step
+    (for the replay), under ``"_requests"``.
     """
     pipeline = AfnioPipeline(server.base_url, server.api_key, max_concurrency)
     if sync_forward:
@@ -106,7 +106,7 @@ def measure_afnio(
         calls.add(len(requests))
         durations.extend(r.end - r.start for r in requests)
         tokens = _tokens(requests)
-        if depth == path["total"] and replayable is None:
+        if replayable is None:
             replayable = requests
     if len(calls) != 1 or len({p["total"] for p in paths}) != 1:
         raise RuntimeError(f"Steps differ in calls {calls} or critical path {paths}.")
@@ -232,7 +232,7 @@ def _diagnose(
     )
     out: dict[str, Any] = {"batch": batch}
     if requests:
-        levels = log_levels(requests)
+        levels = dependency_levels(requests)
         sizes = [levels.count(k) for k in range(1, max(levels) + 1)]
         out["level_sizes"] = sizes
         cpu = tuned["cpu_ms_per_call"] / 1000

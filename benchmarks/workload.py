@@ -30,6 +30,7 @@ __all__ = [
     "AfnioPipeline",
     "AfnioStep",
     "critical_path",
+    "dependency_levels",
     "describe",
     "log_depth",
     "log_levels",
@@ -309,14 +310,44 @@ def log_depth(requests: Sequence[Request]) -> int:
     return max(log_levels(requests), default=0)
 
 
+def dependency_levels(requests: Sequence[Request]) -> list[int]:
+    """The level of each afnio request of the workload on its critical path, read from what it
+    asks for: 1 stage-1 forward, 2 stage-2 forward, 3 evaluator feedback, 4 feedback through
+    stage 2, 5 feedback through stage 1, 6 optimizer. Falls back to :func:`log_levels` for a
+    request it does not recognise (e.g. TextGrad's)."""
+    levels = []
+    for r in requests:
+        messages = r.body.get("messages") or []
+        text = "\n".join(str(m.get("content", "")) for m in messages)
+        user = str(messages[-1].get("content", "")).lstrip() if messages else ""
+        schema = ((r.body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+        props = (schema or {}).get("properties") or {}
+        if "improved_variable" in props:
+            level = 6
+        elif any(name.startswith("sample_") for name in props):
+            level = 3
+        elif props and EXTRACT_PROMPT in text:
+            level = 5
+        elif props and ANSWER_PROMPT in text:
+            level = 4
+        elif not props and user.startswith("Question "):
+            level = 1
+        elif not props and user.startswith("FACTS:"):
+            level = 2
+        else:
+            return log_levels(requests)
+        levels.append(level)
+    return levels
+
+
 def replay_floor(base_url: str, api_key: str, requests: Sequence[Request], repeats: int) -> float:
     """Replays ``requests`` with the bare async ``openai`` SDK, one level at a time (every
-    request of a level at once, as :func:`log_levels` grouped them), and returns the median
+    request of a level at once, as :func:`dependency_levels` groups them), and returns the median
     wall time. This is what the same calls cost through the SDK and HTTP on this machine, with
     no library around them: the floor any Python library built on the SDK stands on."""
     import openai
 
-    levels = log_levels(requests)
+    levels = dependency_levels(requests)
     grouped: dict[int, list[dict[str, Any]]] = {}
     for level, r in zip(levels, requests):
         grouped.setdefault(level, []).append(r.body)
