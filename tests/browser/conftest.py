@@ -185,6 +185,12 @@ def browser(lab: Lab) -> Iterator[Any]:
 class Page:
     """A browser tab on the lab, with helpers to drive notebooks like a user."""
 
+    notebook = NOTEBOOK
+    """CSS selector of the notebook in the visible tab."""
+
+    artifacts = ARTIFACTS
+    """Where screenshots and timings go (git-ignored)."""
+
     def __init__(self, page: Any, lab: Lab) -> None:
         self.page = page
         self.lab = lab

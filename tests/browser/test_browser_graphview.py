@@ -6,8 +6,6 @@ import json
 import re
 import time
 
-from conftest import ARTIFACTS  # type: ignore[import-not-found]
-
 SETUP = """
 import afnio, afnio_widgets
 from afnio import Variable
@@ -56,7 +54,7 @@ def test_click_shows_gradients_and_switches_change_the_kernel(page, lab):
     error.wait_for()
     assert "You can only change `requires_grad` flags of leaf variables" in error.inner_text()
     assert panel.locator("input.afnio-requires-grad").is_checked()  # flipped back
-    (ARTIFACTS / "timings-backward.json").write_text(
+    (page.artifacts / "timings-backward.json").write_text(
         json.dumps({"backward_to_edges_ms": backward_ms})
     )
 
@@ -237,7 +235,7 @@ def test_a_large_graph_collapses_and_expands(page, lab):
     page.page.wait_for_function(
         "n => Number(document.querySelector('.afnio-graphview').dataset.shown) > n", arg=shown
     )
-    (ARTIFACTS / "timings-large.json").write_text(
+    (page.artifacts / "timings-large.json").write_text(
         json.dumps(
             {"nodes": total, "drawn": shown, "cell_to_svg_ms": to_svg_ms, "layout_ms": layout_ms}
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
-from conftest import ARTIFACTS, DOCS_IMG, NOTEBOOK, REPO  # type: ignore[import-not-found]
+REPO = Path(__file__).resolve().parents[2]
+DOCS_IMG = REPO / "docs" / "img"
 
 RUNNING = """() => {
     const panel = window.jupyterapp.shell.currentWidget;
@@ -15,7 +17,7 @@ RUNNING = """() => {
     const prompts = [...document.querySelectorAll('NOTEBOOK .jp-InputArea-prompt')];
     const running = prompts.filter(p => p.textContent.includes('*')).length;
     return {total: cells.length, done, running, errors: errors.map(e => e.ename + ': ' + e.evalue)};
-}""".replace("NOTEBOOK", NOTEBOOK)
+}"""
 
 
 def test_visual_debugging_notebook_runs_and_renders(page, lab):
@@ -24,15 +26,16 @@ def test_visual_debugging_notebook_runs_and_renders(page, lab):
     started = time.monotonic()
     page.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     state: dict = {}
+    running = RUNNING.replace("NOTEBOOK", page.notebook)
     while time.monotonic() - started < 180:
-        state = page.page.evaluate(RUNNING)
+        state = page.page.evaluate(running)
         if state["errors"] or (state["done"] == state["total"] and not state["running"]):
             break
         time.sleep(0.5)
     assert state["errors"] == []
     assert state["done"] == state["total"], state
 
-    views = page.page.locator(f"{NOTEBOOK} .afnio-graphview")
+    views = page.page.locator(f"{page.notebook} .afnio-graphview")
     assert views.count() == 7
     for i in range(views.count()):
         views.nth(i).locator(".node").first.wait_for(timeout=30_000)
@@ -46,7 +49,7 @@ def test_visual_debugging_notebook_runs_and_renders(page, lab):
     qa.scroll_into_view_if_needed()
     graph_png = page.screenshot("graphview.png", qa)
 
-    training = page.page.locator(f"{NOTEBOOK} .afnio-training")
+    training = page.page.locator(f"{page.notebook} .afnio-training")
     training.locator(".afnio-status-done").wait_for(timeout=30_000)
     assert training.locator("polyline").count() >= 1
     assert (
@@ -58,4 +61,4 @@ def test_visual_debugging_notebook_runs_and_renders(page, lab):
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
     shutil.copy(graph_png, DOCS_IMG / "graphview.png")
     shutil.copy(training_png, DOCS_IMG / "trainingview.png")
-    (ARTIFACTS / "timings-notebook.txt").write_text(f"{time.monotonic() - started:.1f} s\n")
+    (page.artifacts / "timings-notebook.txt").write_text(f"{time.monotonic() - started:.1f} s\n")
