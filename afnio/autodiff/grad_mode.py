@@ -97,7 +97,25 @@ class _GradModeContext:
         return ctx
 
 
-class no_grad(_GradModeContext):
+class _FixedGradMode(_GradModeContext):
+    """A context manager for one fixed mode that also decorates, with or without parentheses
+    (``@no_grad`` as well as ``@no_grad()``)."""
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        instance = super().__new__(cls)
+        if func is None:
+            return instance
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}() takes no arguments or a function, got {func!r}.")
+        _GradModeContext.__init__(instance)
+        return instance(func)
+
+    def __init__(self, func: Callable[..., Any] | None = None) -> None:
+        if func is None:
+            super().__init__()
+
+
+class no_grad(_FixedGradMode):
     """Context manager and decorator that disables graph recording.
 
     Inside, every operation returns Variables with ``requires_grad=False`` and no ``grad_fn``.
@@ -127,20 +145,10 @@ class no_grad(_GradModeContext):
     def __new__(cls, func: F) -> F: ...  # type: ignore[misc]
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
-        instance = super().__new__(cls)
-        if func is None:
-            return instance
-        if not callable(func):
-            raise TypeError(f"no_grad() takes no arguments or a function, got {func!r}.")
-        _GradModeContext.__init__(instance)
-        return instance(func)
-
-    def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        if func is None:
-            super().__init__()
+        return super().__new__(cls, func)
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_FixedGradMode):
     """Context manager and decorator that enables graph recording (e.g. inside ``no_grad``).
 
     Example:
@@ -159,17 +167,7 @@ class enable_grad(_GradModeContext):
     def __new__(cls, func: F) -> F: ...  # type: ignore[misc]
 
     def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
-        instance = super().__new__(cls)
-        if func is None:
-            return instance
-        if not callable(func):
-            raise TypeError(f"enable_grad() takes no arguments or a function, got {func!r}.")
-        _GradModeContext.__init__(instance)
-        return instance(func)
-
-    def __init__(self, func: Callable[..., Any] | None = None) -> None:
-        if func is None:
-            super().__init__()
+        return super().__new__(cls, func)
 
 
 class set_grad_enabled(_GradModeContext):
