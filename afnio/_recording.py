@@ -8,8 +8,7 @@ carry the recorder into tasks and worker threads, so concurrent calls land on th
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["current_owner", "current_phase", "current_recorder", "record_call", "recording_to"]
@@ -20,22 +19,27 @@ _recorder: contextvars.ContextVar[Callable[[Any], None] | None] = contextvars.Co
 _phase: contextvars.ContextVar[str | None] = contextvars.ContextVar("afnio_phase", default=None)
 
 
-@contextmanager
-def recording_to(
-    recorder: Callable[[Any], None] | None, phase: str | None = None
-) -> Iterator[None]:
+class recording_to:  # lower case: used like a function, ``with recording_to(...)``
     """Sends the model-call records made inside the block to ``recorder``.
 
     ``phase`` says what the calls are for: ``"forward"``, ``"backward"`` or ``"optimizer"``.
     When ``recorder`` is a bound method of a graph node, that node is the one named in errors.
+    (A small class rather than a generator: it runs around every operation.)
     """
-    token = _recorder.set(recorder)
-    phase_token = _phase.set(phase)
-    try:
-        yield
-    finally:
-        _phase.reset(phase_token)
-        _recorder.reset(token)
+
+    __slots__ = ("_phase", "_phase_token", "_recorder", "_token")
+
+    def __init__(self, recorder: Callable[[Any], None] | None, phase: str | None = None) -> None:
+        self._recorder = recorder
+        self._phase = phase
+
+    def __enter__(self) -> None:
+        self._token = _recorder.set(self._recorder)
+        self._phase_token = _phase.set(self._phase)
+
+    def __exit__(self, *exc: object) -> None:
+        _phase.reset(self._phase_token)
+        _recorder.reset(self._token)
 
 
 def current_recorder() -> Callable[[Any], None] | None:

@@ -189,7 +189,7 @@ class Variable:
         self._grad: list[Variable] = []
         self._output_nr = 0
         self._grad_fn: Node | None = None
-        self._hooks: dict[int, Callable[[Variable], Variable | None]] = {}
+        self._hooks: dict[int, Callable[[Variable], Variable | None]] | None = None
         self.variable_id: str | None = None
 
     # -- data ----------------------------------------------------------------------------------
@@ -399,6 +399,8 @@ class Variable:
             raise RuntimeError(
                 "Cannot register a hook on a variable that doesn't require gradient."
             )
+        if self._hooks is None:
+            self._hooks = {}
         return RemovableHandle(self._hooks, hook)
 
     def backward(
@@ -486,7 +488,7 @@ class Variable:
         memo[id(self)] = new
         for key, value in self.__dict__.items():
             if key == "_hooks":
-                new.__dict__[key] = {}
+                new.__dict__[key] = None
             else:
                 new.__dict__[key] = copy.deepcopy(value, memo)
         return new

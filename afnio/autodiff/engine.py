@@ -22,7 +22,7 @@ from afnio.autodiff import graph
 from afnio.autodiff.config import IDENTITY_GRADIENT_DATA
 from afnio.autodiff.function import _FREED, BackwardFunction
 from afnio.autodiff.grad_mode import _task_override
-from afnio.autodiff.graph import AccumulateGrad, GradientEdge, GraphEvent, Node
+from afnio.autodiff.graph import AccumulateGrad, GradientEdge, Node
 
 __all__ = ["backward", "combine_gradients"]
 
@@ -262,7 +262,7 @@ class _Pass:
         return deps, needed
 
     async def run(self) -> None:
-        graph._emit(GraphEvent("backward_started", outputs=tuple(self.roots), backward_id=self.id))
+        graph._emit("backward_started", outputs=tuple(self.roots), backward_id=self.id)
         error: BaseException | None = None
         try:
             await self._run()
@@ -271,7 +271,7 @@ class _Pass:
             error = exc
             raise
         finally:
-            graph._emit(GraphEvent("backward_finished", backward_id=self.id, error=error))
+            graph._emit("backward_finished", backward_id=self.id, error=error)
 
     async def _run(self) -> None:
         deps, needed = self._discover()
@@ -323,7 +323,7 @@ class _Pass:
             )
             for _, grad in items:
                 if var is not None:
-                    for hook in list(var._hooks.values()):
+                    for hook in list((var._hooks or {}).values()):
                         replaced = hook(grad)
                         if replaced is not None:
                             grad = replaced
@@ -335,7 +335,7 @@ class _Pass:
 
     def _start(self, node: Node) -> Any:
         """Starts ``node``'s backward: returns its result, or a task for async work."""
-        graph._emit(GraphEvent("node_started", node=node, backward_id=self.id))
+        graph._emit("node_started", node=node, backward_id=self.id)
         per_slot = self._gradients_for(node)
         if isinstance(node, AccumulateGrad):
             for grad in per_slot.get(0, []):
@@ -347,14 +347,13 @@ class _Pass:
         grad_outputs: tuple[Any, ...] = tuple(
             combine_gradients(per_slot[i]) if i in per_slot else None for i in range(n_outputs)
         )
-        for hook in list(node._pre_hooks.values()):
+        for hook in list((node._pre_hooks or {}).values()):
             replaced = hook(grad_outputs)
             if replaced is not None:
                 grad_outputs = tuple(replaced)
         inline = isinstance(node, BackwardFunction) and node._forward_cls._inline_backward
-        if inline:
-            with recording_to(node._record_call, "backward"):
-                return self._post(node, node.apply(*grad_outputs), grad_outputs)
+        if inline:  # pure text ops: no model call to record
+            return self._post(node, node.apply(*grad_outputs), grad_outputs)
         backward_fn = (
             node._forward_cls.backward if isinstance(node, BackwardFunction) else node.apply
         )
@@ -378,7 +377,7 @@ class _Pass:
             grads: tuple[Any, ...] = node._map_grad_inputs(result)
         else:
             grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
-        for hook in list(node._post_hooks.values()):
+        for hook in list((node._post_hooks or {}).values()):
             replaced = hook(grads, grad_outputs)
             if replaced is not None:
                 if len(replaced) != len(grads):
@@ -401,7 +400,7 @@ class _Pass:
             grads = (None,) * len(node.next_functions)
         if not self.retain_graph and isinstance(node, BackwardFunction):
             node._release()
-        graph._emit(GraphEvent("node_finished", node=node, backward_id=self.id))
+        graph._emit("node_finished", node=node, backward_id=self.id)
         became_ready = []
         for i, edge in enumerate(node.next_functions):
             child = edge.node
@@ -419,17 +418,15 @@ class _Pass:
     def _commit(self) -> None:
         for variable, grad, node in self.accumulated:
             if isinstance(node, AccumulateGrad):
-                for hook in list(variable._hooks.values()):
+                for hook in list((variable._hooks or {}).values()):
                     replaced = hook(grad)
                     if replaced is not None:
                         grad = replaced
             variable._grad.append(grad)
             graph._emit(
-                GraphEvent(
-                    "gradient_accumulated",
-                    node=node,
-                    variable=variable,
-                    gradient=grad,
-                    backward_id=self.id,
-                )
+                "gradient_accumulated",
+                node=node,
+                variable=variable,
+                gradient=grad,
+                backward_id=self.id,
             )

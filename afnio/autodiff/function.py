@@ -11,7 +11,7 @@ from afnio._recording import recording_to
 from afnio._variable import Variable, _allow_grad_fn_assignment
 from afnio.autodiff import graph
 from afnio.autodiff.grad_mode import is_grad_enabled, no_grad
-from afnio.autodiff.graph import GradientEdge, GraphEvent, Node
+from afnio.autodiff.graph import GradientEdge, Node
 
 __all__ = ["BackwardFunction", "Function", "FunctionCtx"]
 
@@ -180,7 +180,8 @@ class Function:
 
     _backward_cls: type[BackwardFunction]
     _is_evaluator = False
-    # Built-in text ops whose backward is cheap and pure run inline on the engine's thread.
+    # Built-in text ops: cheap and pure (they call no model), so their backward runs inline on
+    # the engine's thread and neither pass routes model-call records for them.
     _inline_backward = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -246,7 +247,7 @@ class Function:
         ctx.needs_input_grad = tuple(needs_input_grad)
         ctx._arg_layout = tuple(layout)
 
-        with no_grad(), recording_to(ctx._record_call, "forward"):
+        with no_grad(), recording_to(None if cls._inline_backward else ctx._record_call, "forward"):
             if cls.setup_context is not Function.setup_context:
                 output = cls.forward(*args, **kwargs)
                 output = _resolve(output)
@@ -263,6 +264,9 @@ class Function:
                     graph.get_gradient_edge(v) if v.requires_grad else GradientEdge(None, 0)
                 )
             ctx._next_functions = tuple(edges)
+            calling = graph._calling_module.get()
+            if calling is not None:
+                ctx.metadata["module"] = calling[1]
             ctx._inputs = tuple(inputs)
             ctx._outputs = tuple(weakref.ref(o) for o in outputs)
             with _allow_grad_fn_assignment():
@@ -270,18 +274,16 @@ class Function:
                     out._requires_grad = True
                     out.grad_fn = ctx
                     out._output_nr = i
-            graph._emit(GraphEvent("node_created", node=ctx, inputs=tuple(inputs), outputs=outputs))
+            graph._emit("node_created", node=ctx, inputs=tuple(inputs), outputs=outputs)
         else:
             for out in outputs:
                 out._requires_grad = False
             if graph._has_observers():
                 graph._emit(
-                    GraphEvent(
-                        "op_without_grad",
-                        name=ctx.name(),
-                        inputs=tuple(inputs),
-                        outputs=outputs,
-                    )
+                    "op_without_grad",
+                    name=ctx.name(),
+                    inputs=tuple(inputs),
+                    outputs=outputs,
                 )
         if isinstance(output, Variable):
             return outputs[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import threading
@@ -28,6 +29,13 @@ logger = logging.getLogger(__name__)
 
 _handle_ids = itertools.count()
 _sequence_nrs = itertools.count()
+_calls_lock = threading.Lock()  # model calls land on nodes from several threads
+
+# The Module being called, and its dotted path from the outermost one ("Agent.chat"): nodes
+# created inside get it as metadata["module"], so that viewers can fold sub-modules.
+_calling_module: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
+    "afnio_calling_module", default=None
+)
 
 
 class RemovableHandle:
@@ -93,12 +101,20 @@ class Node:
         if next_functions is not None:
             self.next_functions = next_functions
         self._sequence_nr = next(_sequence_nrs)
-        self._pre_hooks: dict[int, Callable[..., Any]] = {}
-        self._post_hooks: dict[int, Callable[..., Any]] = {}
-        self._calls: list[Any] = []
-        self._calls_lock = threading.Lock()
-        self.metadata: dict[str, Any] = {}
+        # Created on first use: graphs have many nodes and few of them get hooks or calls.
+        self._pre_hooks: dict[int, Callable[..., Any]] | None = None
+        self._post_hooks: dict[int, Callable[..., Any]] | None = None
+        self._calls: list[Any] | None = None
+        self._metadata: dict[str, Any] | None = None
         self.node_id: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A dict for any information about the node (as ``torch.autograd.graph.Node``).
+        afnio sets ``"module"``: the path of the Module whose call created the node."""
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
 
     @property
     def next_functions(self) -> tuple[GradientEdge, ...]:
@@ -154,13 +170,15 @@ class Node:
         Each item is an :class:`afnio.models.ModelCall` record: messages, completion arguments,
         response, usage, cost, latency, retries, cache hit and error.
         """
-        with self._calls_lock:
-            return tuple(self._calls)
+        with _calls_lock:
+            return tuple(self._calls or ())
 
     def _record_call(self, record: Any) -> None:
-        with self._calls_lock:
+        with _calls_lock:
+            if self._calls is None:
+                self._calls = []
             self._calls.append(record)
-        _emit(GraphEvent("model_call", node=self, record=record))
+        _emit("model_call", node=self, record=record)
 
     def register_prehook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Registers ``hook(grad_outputs) -> tuple | None``, run before this node's backward.
@@ -173,6 +191,8 @@ class Node:
         """
         if not callable(hook):
             raise TypeError(f"`hook` must be callable, but got {type(hook).__name__}.")
+        if self._pre_hooks is None:
+            self._pre_hooks = {}
         return RemovableHandle(self._pre_hooks, hook)
 
     def register_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
@@ -186,6 +206,8 @@ class Node:
         """
         if not callable(hook):
             raise TypeError(f"`hook` must be callable, but got {type(hook).__name__}.")
+        if self._post_hooks is None:
+            self._post_hooks = {}
         return RemovableHandle(self._post_hooks, hook)
 
     @property
@@ -370,9 +392,11 @@ def _has_observers() -> bool:
     return bool(_observers)
 
 
-def _emit(event: GraphEvent) -> None:
+def _emit(kind: str, **fields: Any) -> None:
+    """Delivers a :class:`GraphEvent` to every observer; builds nothing when there is none."""
     if not _observers:
         return
+    event = GraphEvent(kind, **fields)
     with _observers_lock:
         observers = list(_observers.values())
     for observer in observers:

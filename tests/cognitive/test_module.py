@@ -465,3 +465,26 @@ def test_deepcopy_shares_model_clients():
     assert clone.child is not agent.child and clone._optimizers is None
     clone.prompt.data = "changed"
     assert agent.prompt.data == "Be brief."
+
+
+def test_nodes_are_tagged_with_the_calling_module_path():
+    import afnio.cognitive.functional as F
+
+    class Inner(Module):
+        def forward(self, x):
+            return F.add(x, x)
+
+    class Outer(Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Inner()
+
+        def forward(self, x):
+            return F.sum([self.inner(x), x])
+
+    x = Variable("a", role="a", requires_grad=True)
+    out = Outer()(x)
+    assert out.grad_fn.metadata["module"] == "Outer"
+    inner_node = out.grad_fn.next_functions[0].node
+    assert inner_node.metadata["module"] == "Outer.inner"
+    assert "module" not in F.add(x, x).grad_fn.metadata  # outside any module

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from afnio._variable import Variable
+from afnio.autodiff.graph import _calling_module
 from afnio.cognitive.modules._iteration import _Iteration
 from afnio.cognitive.modules._registries import REGISTRIES, _Registration
 from afnio.models.model import BaseModel
@@ -100,7 +101,20 @@ class Module(_Registration, _Iteration):
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        # Tag the graph nodes made inside with this module's dotted path (node.metadata).
+        calling = _calling_module.get()
+        if calling is None:
+            path = type(self).__name__
+        else:
+            owner, owner_path = calling
+            members = getattr(owner, "_modules", {})
+            name = next((n for n, m in members.items() if m is self), type(self).__name__)
+            path = f"{owner_path}.{name}"
+        token = _calling_module.set((self, path))
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            _calling_module.reset(token)
 
     # -- state dict ----------------------------------------------------------------------------
     def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
