@@ -60,7 +60,7 @@ INITIAL_USAGE: dict[str, Any] = {
 }
 """The usage of a client that has made no call yet."""
 
-DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_MAX_CONCURRENCY = 32
 """Default limit on the calls one client has in flight at once."""
 
 

@@ -141,7 +141,7 @@ def test_config_and_repr_never_hold_the_key(make_client):
     config = client.get_config()
     assert SECRET not in repr(config)
     assert config["default_headers"] == {"Authorization": "***", "X-Team": "a"}
-    assert "base_url" in config and config["max_concurrency"] == 16
+    assert "base_url" in config and config["max_concurrency"] == 32
     assert SECRET not in repr(client)
     with pytest.raises(TypeError, match="cannot be pickled"):
         afnio.save(client, io.BytesIO())
