@@ -77,6 +77,19 @@ class Lab:
         self.url = url
         self.root = root
 
+    def shutdown_kernels(self) -> None:
+        """Stops every kernel, so that idle notebooks do not hold memory and CPU."""
+        with urllib.request.urlopen(f"{self.url}/api/kernels", timeout=10) as response:
+            kernels = json.load(response)
+        for kernel in kernels:
+            request = urllib.request.Request(
+                f"{self.url}/api/kernels/{kernel['id']}", method="DELETE"
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except OSError:
+                pass
+
     def write_notebook(self, name: str, cells: list[str]) -> str:
         """Writes a notebook with these code cells; returns its path relative to the root."""
         notebook = {
@@ -138,6 +151,7 @@ def lab() -> Iterator[Lab]:
         "--ServerApp.port_retries=0",
         "--IdentityProvider.token=",
         "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True",  # lets the fixture stop kernels over the REST API
         f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -172,8 +186,10 @@ def lab() -> Iterator[Lab]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(lab: Lab) -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it
+    # is open, which would break later tests that call asyncio.run().
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -293,6 +309,7 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Pag
             except Exception:
                 pass
         context.close()
+        lab.shutdown_kernels()
     assert not tab.errors, "errors in the browser:\n" + "\n".join(tab.errors)
 
 
