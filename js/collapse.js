@@ -169,9 +169,14 @@ export function buildDrawGraph(graph, options) {
     const byName = new Map();
     for (const node of nodes.values()) {
       if (node.kind !== "function" || !node.group) continue;
-      const list = byName.get(node.group) || [];
+      // "Agent.chat.inner" folds into "Agent.chat"; the outermost module ("Agent") never folds,
+      // or the whole agent would become one node.
+      const parts = node.group.split(".");
+      if (parts.length < 2) continue;
+      const name = parts.slice(0, 2).join(".");
+      const list = byName.get(name) || [];
       list.push(node.id);
-      byName.set(node.group, list);
+      byName.set(name, list);
     }
     for (const [name, fns] of byName) {
       const key = `module:${name}`;

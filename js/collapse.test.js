@@ -74,8 +74,9 @@ describe("buildDrawGraph", () => {
     const graph = fan(30);
     for (let i = 0; i < 30; i++) {
       const add = /** @type {import("./contract.js").FunctionNode} */ (graph.nodes.get(`add${i}`));
-      add.group = "agent.chat";
+      add.group = i % 2 ? "agent.chat" : "agent.chat.inner"; // nested modules fold into their parent
     }
+    /** @type {import("./contract.js").FunctionNode} */ (graph.nodes.get("sum")).group = "agent"; // the outermost never folds
     const draw = buildDrawGraph(graph, options({ fanMax: 100 }));
     const module = draw.nodes.find((n) => n.id === "module:agent.chat");
     expect(module?.lines).toEqual(["module agent.chat", "60 nodes", "(click to expand)"]);
