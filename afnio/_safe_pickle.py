@@ -187,6 +187,7 @@ def default_globals(extra: dict[tuple[str, str], Any]) -> tuple[dict, set, set]:
         ("afnio.serialization", "_rebuild_variable"): _rebuild_variable,
         ("afnio._variable", "Variable"): Variable,
         ("afnio._variable", "JAGGED"): JAGGED,
+        ("afnio._data", "JAGGED"): JAGGED,
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("_codecs", "encode"): _codecs.encode,  # bytes under protocol 2
     }

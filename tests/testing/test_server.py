@@ -614,12 +614,12 @@ def test_openai_env_points_the_default_client_at_the_server(openai_env: LocalSer
 def test_an_internal_failure_is_a_500_not_a_dropped_connection(
     local_server: LocalServer, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from afnio.testing import server as server_module
+    from afnio.testing import _http as http_module
 
     def broken(*args: Any) -> dict[str, Any]:
         raise RuntimeError("bug in the server")
 
-    monkeypatch.setattr(server_module._Handler, "_completion", broken)
+    monkeypatch.setattr(http_module._Handler, "_completion", broken)
     with pytest.raises(openai.InternalServerError, match="bug in the server"):
         client.chat.completions.create(model="m", messages=USER_HELLO)
     assert local_server.requests[-1].error is not None
