@@ -24,10 +24,17 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from pathlib import Path
 from typing import Any
 
-from benchmarks._lab import CHROMIUM, CHROMIUM_ARGS, Lab, LabPage, missing_prerequisites
+from afnio.testing.jupyter import JupyterLab, LabPage, launch_chromium, missing_prerequisites
 from benchmarks._report import format_table
+
+REPO = Path(__file__).resolve().parent.parent
+# Milliseconds: to run a cell (the setup builds graphs of thousands of nodes), and for the kernel
+# to be idle again.
+CELL_TIMEOUT = 300_000
+IDLE_TIMEOUT = 120_000
 
 NAME = "widgets"
 TITLE = "Widget rendering in headless Chromium"
@@ -131,10 +138,10 @@ def _display(page: LabPage, index: int, timeout_s: float) -> dict[str, Any]:
     try:
         handle = page.page.wait_for_function(_DRAWN, arg=index, timeout=timeout_s * 1000)
     except Exception as exc:  # Playwright's TimeoutError
-        page.wait_idle()
+        page.wait_idle(IDLE_TIMEOUT)
         return {"drawn_s": None, "error": f"not drawn within {timeout_s:.0f} s ({exc!s:.80})"}
     drawn = handle.json_value()
-    page.wait_idle()
+    page.wait_idle(IDLE_TIMEOUT)
     return {
         "drawn_s": round((drawn["t"] - t0) / 1000, 3),
         "layout_s": round(drawn["layoutMs"] / 1000, 3),
@@ -145,12 +152,10 @@ def _display(page: LabPage, index: int, timeout_s: float) -> dict[str, Any]:
 
 
 def _live(page: LabPage, baseline_cell: int, live_cell: int, ops: int, pace: float) -> Any:
-    page.run_cell(baseline_cell)
-    page.wait_executed(baseline_cell)
+    page.run_cell(baseline_cell, timeout=CELL_TIMEOUT)
     baseline = _last_json(page.output_text(baseline_cell))
     page.page.evaluate(_OBSERVE)
-    page.run_cell(live_cell)
-    page.wait_executed(live_cell)
+    page.run_cell(live_cell, timeout=CELL_TIMEOUT)
     kernel = _last_json(page.output_text(live_cell))
     # Wait until the view stops redrawing (1.5 s without a redraw), at most 120 s.
     deadline = time.monotonic() + 120
@@ -238,13 +243,14 @@ def run(quick: bool) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     live: list[dict[str, Any]] = []
     notes: list[str] = []
-    with Lab() as lab, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    # JupyterLab's default notebook windowing, as a user has it.
+    lab = JupyterLab(pythonpath=[REPO], render_all_cells=False, startup_timeout=90)
+    with lab, sync_playwright() as p:
+        browser = launch_chromium(p)
         try:
             page = LabPage(browser.new_page(viewport={"width": 1400, "height": 1000}), lab)
-            page.open_notebook(lab.write_notebook("bench.ipynb", cells))
-            page.run_cell(0)
-            page.wait_executed(0)
+            page.open_notebook(lab.write_notebook("bench.ipynb", cells), timeout=90_000)
+            page.run_cell(0, timeout=CELL_TIMEOUT)
             counts = {int(k): v for k, v in _last_json(page.output_text(0)).items()}
             warm = _display(page, 1, timeout_s)
             if warm["drawn_s"] is None:
@@ -263,9 +269,10 @@ def run(quick: bool) -> dict[str, Any]:
                         f"within 120 s; its overlay said: {live[-1]['overlay_at_end']!r}"
                     )
                 print(f"  live, {pace * 1000:.0f} ms per op: {live[-1]}", flush=True)
-            errors = [e for e in page.errors if "favicon" not in e]
-            if errors:
-                notes.append(f"{len(errors)} browser console errors, first: {errors[0][:200]}")
+            if page.errors:
+                notes.append(
+                    f"{len(page.errors)} browser console errors, first: {page.errors[0][:200]}"
+                )
         finally:
             browser.close()
     table = format_table(COLUMNS, rows) + "\n\n" + format_table(LIVE_COLUMNS, live)
