@@ -58,8 +58,12 @@ jstest: env
 browser-deps:
 	@bash scripts/ensure-chromium.sh
 
+# The browser tests run in a pytest process of their own: Playwright's sync API and a JupyterLab
+# server leave event-loop and file-descriptor state behind that the rest of the suite should not
+# inherit.
 pytest: env browser-deps
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/browser
+	$(BIN)/pytest tests/browser
 
 test: lint typecheck jstest pytest
 
