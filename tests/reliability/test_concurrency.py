@@ -228,6 +228,9 @@ def _lm_graph(
         "retry_base_delay": 0.01,
         "retry_max_delay": 0.05,
         "retry_seed": 0,
+        # A per-attempt deadline, as any real configuration has: a reply that never arrives
+        # becomes a retried timeout (not in the compared calls) instead of a stalled suite.
+        "timeout": 20.0,
     }
     afnio.set_backward_model_client("openai/gpt-4o-mini", client_args=dict(options))
     model = forward_cls(**options)
