@@ -10,6 +10,14 @@ threads.
 
 The API key stays inside the SDK client: it is never part of :meth:`get_config`, reprs, records,
 logs or state dicts.
+
+Connections. A client owns its SDK client and, for ``OpenAI``, its worker threads. ``close()``
+(or a ``with`` block) releases them; a client that is simply dropped releases them too, on afnio's
+loop, while its sockets are still open. Leaving that to the garbage collector is not safe: the
+SDK's async HTTP client closes itself from ``__del__`` by scheduling ``aclose()``, after the
+collector has already closed the sockets of its transports; ``aclose()`` then unregisters those
+transports' file descriptors from the event loop, and a descriptor number that a newer connection
+reuses in the meantime loses its reader: that request would wait for ever.
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from typing import Any
 
+from afnio import _runtime
 from afnio._recording import current_owner, current_phase, record_call
-from afnio._runtime import get_loop, in_loop_thread
+from afnio._runtime import get_loop, in_loop_thread, run_sync
 from afnio.models._retry import RetryPolicy, is_provider_error, is_retryable, status_of
 from afnio.models.cache import ResponseCache, request_key
 from afnio.models.model import (
@@ -107,6 +117,48 @@ def _check_json_config(config: dict[str, Any]) -> None:
             ) from exc
 
 
+class _Resources:
+    """What a client must release: the SDK client and, for sync clients, the worker threads.
+
+    Kept apart from the client object so that a ``weakref.finalize`` on the client can release
+    them after the client itself is gone.
+    """
+
+    __slots__ = ("closed", "executor", "is_async", "sdk")
+
+    def __init__(self, sdk: Any, is_async: bool) -> None:
+        self.sdk = sdk
+        self.is_async = is_async
+        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.closed = False
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)
+        result = self.sdk.close()
+        if asyncio.iscoroutine(result):
+            await result
+
+
+def _release_dropped(resources: _Resources) -> None:
+    """Finalizer of a dropped client: closes its connections while their sockets are open."""
+    if resources.closed:
+        return
+    if not resources.is_async:
+        resources.closed = True
+        if resources.executor is not None:
+            resources.executor.shutdown(wait=False)
+        resources.sdk.close()
+        return
+    loop = _runtime._loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return  # no loop ever ran a call for it: it holds no connection
+    asyncio.run_coroutine_threadsafe(resources.aclose(), loop)
+
+
 class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     """Shared implementation of :class:`OpenAI` and :class:`AsyncOpenAI`."""
 
@@ -156,6 +208,10 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         # afnio retries by itself, so that every attempt is counted, bounded and recorded.
         sdk_class = getattr(importlib.import_module("openai"), self._sdk_class_name)
         self._client = sdk_class(max_retries=0, **sdk_args)
+        self._resources = _Resources(self._client, is_async=self._sdk_class_name == "AsyncOpenAI")
+        if http_client is None:  # a caller's own HTTP client is the caller's to close
+            finalizer = weakref.finalize(self, _release_dropped, self._resources)
+            finalizer.atexit = False
 
         if isinstance(cache, ResponseCache) or cache is None:
             self.cache: ResponseCache | None = cache
@@ -191,7 +247,6 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         self._unpriced: set[str] = set()
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- public state ----------------------------------------------------------------------------
 
@@ -243,6 +298,41 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             return None
         return calculate_cost(usage, pricing)
 
+    # -- lifetime --------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; a closed client makes no more calls."""
+        return self._resources.closed
+
+    def close(self) -> None:
+        """Closes the client's connections (and, for :class:`OpenAI`, its worker threads).
+
+        Calls already running finish first only if they run in other threads; later calls raise
+        ``RuntimeError``. Closing twice does nothing. A client that is dropped without being
+        closed is closed the same way when it is garbage collected.
+
+        Raises:
+            RuntimeError: If called from inside afnio's event loop (use :meth:`aclose`).
+        """
+        if self._resources.closed:
+            return
+        run_sync(self._resources.aclose())
+
+    async def aclose(self) -> None:
+        """Async form of :meth:`close`."""
+        if in_loop_thread():
+            await self._resources.aclose()
+            return
+        future = asyncio.run_coroutine_threadsafe(self._resources.aclose(), get_loop())
+        await asyncio.wrap_future(future)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- calls -----------------------------------------------------------------------------------
 
     async def achat(
@@ -275,6 +365,10 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             raise ValueError("n > 1 is not supported for chat completions.")
         if completion_args.get("stream"):
             raise ValueError("stream=True is not supported: afnio needs the whole reply.")
+        if self._resources.closed:
+            raise RuntimeError(
+                f"This {type(self).__name__} client is closed; create a new one to make calls."
+            )
         if in_loop_thread():
             return await self._achat(messages, model, completion_args)
         # Keep every call (and the SDK's async connections) on afnio's one loop; context
@@ -502,9 +596,10 @@ class OpenAI(_OpenAIClient):
     _sdk_class_name = "OpenAI"
 
     async def _create(self, **kwargs: Any) -> Any:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
+        resources = self._resources
+        if resources.executor is None:
+            resources.executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self.max_concurrency, thread_name_prefix="afnio-openai"
             )
         call = functools.partial(self._client.chat.completions.create, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await asyncio.get_running_loop().run_in_executor(resources.executor, call)
