@@ -9,15 +9,7 @@ SDK's async client (which lives on afnio's loop), ``OpenAI`` runs the SDK's sync
 threads.
 
 The API key stays inside the SDK client: it is never part of :meth:`get_config`, reprs, records,
-logs or state dicts.
-
-Connections. A client owns its SDK client and, for ``OpenAI``, its worker threads. ``close()``
-(or a ``with`` block) releases them; a client that is simply dropped releases them too, on afnio's
-loop, while its sockets are still open. Leaving that to the garbage collector is not safe: the
-SDK's async HTTP client closes itself from ``__del__`` by scheduling ``aclose()``, after the
-collector has already closed the sockets of its transports; ``aclose()`` then unregisters those
-transports' file descriptors from the event loop, and a descriptor number that a newer connection
-reuses in the meantime loses its reader: that request would wait for ever.
+logs or state dicts. Connections: see :mod:`afnio.models._connections`.
 """
 
 from __future__ import annotations
@@ -36,13 +28,13 @@ import warnings
 import weakref
 from typing import Any
 
-from afnio import _runtime
 from afnio._recording import current_owner, current_phase, record_call
 from afnio._runtime import get_loop, in_loop_thread, run_sync
+from afnio.models._connections import Resources, release_dropped
 from afnio.models._retry import RetryPolicy, is_provider_error, is_retryable, status_of
+from afnio.models._usage import INITIAL_USAGE, normalize_usage
 from afnio.models.cache import ResponseCache, request_key
 from afnio.models.model import (
-    INITIAL_COST,
     ChatCompletionModel,
     EmbeddingModel,
     TextCompletionModel,
@@ -54,21 +46,6 @@ from afnio.models.records import ModelCall, ModelCallError, current_sample, reda
 __all__ = ["INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
 
 logger = logging.getLogger("afnio.models")
-
-INITIAL_USAGE: dict[str, Any] = {
-    "completion_tokens": 0,
-    "prompt_tokens": 0,
-    "total_tokens": 0,
-    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-    "completion_tokens_details": {
-        "reasoning_tokens": 0,
-        "audio_tokens": 0,
-        "accepted_prediction_tokens": 0,
-        "rejected_prediction_tokens": 0,
-    },
-    **INITIAL_COST,
-}
-"""The usage of a client that has made no call yet."""
 
 DEFAULT_MAX_CONCURRENCY = 32
 """Default limit on the calls one client has in flight at once."""
@@ -82,30 +59,6 @@ class _Unset:
 _UNSET: Any = _Unset()
 
 
-def _normalize_usage(raw: Any) -> dict[str, Any]:
-    """An OpenAI-style usage payload with exactly the counters of :data:`INITIAL_USAGE`.
-
-    Missing or ``None`` counters become 0 (some compatible servers omit the details).
-    """
-    data = _as_dict(raw)
-
-    def count(value: Any) -> int:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return int(value) if ok else 0
-
-    out: dict[str, Any] = {}
-    for key, template in INITIAL_USAGE.items():
-        if key == "cost":
-            continue
-        if isinstance(template, dict):
-            sub = data.get(key) or {}
-            sub = sub if isinstance(sub, dict) else _as_dict(sub)
-            out[key] = {name: count(sub.get(name)) for name in template}
-        else:
-            out[key] = count(data.get(key))
-    return out
-
-
 def _check_json_config(config: dict[str, Any]) -> None:
     for name, value in config.items():
         try:
@@ -115,48 +68,6 @@ def _check_json_config(config: dict[str, Any]) -> None:
                 f"Client argument `{name}` must be JSON-serialisable to be part of the client's "
                 f"config, but got {type(value).__name__}: {value!r:.80}."
             ) from exc
-
-
-class _Resources:
-    """What a client must release: the SDK client and, for sync clients, the worker threads.
-
-    Kept apart from the client object so that a ``weakref.finalize`` on the client can release
-    them after the client itself is gone.
-    """
-
-    __slots__ = ("closed", "executor", "is_async", "sdk")
-
-    def __init__(self, sdk: Any, is_async: bool) -> None:
-        self.sdk = sdk
-        self.is_async = is_async
-        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self.closed = False
-
-    async def aclose(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if self.executor is not None:
-            self.executor.shutdown(wait=False)
-        result = self.sdk.close()
-        if asyncio.iscoroutine(result):
-            await result
-
-
-def _release_dropped(resources: _Resources) -> None:
-    """Finalizer of a dropped client: closes its connections while their sockets are open."""
-    if resources.closed:
-        return
-    if not resources.is_async:
-        resources.closed = True
-        if resources.executor is not None:
-            resources.executor.shutdown(wait=False)
-        resources.sdk.close()
-        return
-    loop = _runtime._loop
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return  # no loop ever ran a call for it: it holds no connection
-    asyncio.run_coroutine_threadsafe(resources.aclose(), loop)
 
 
 class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
@@ -208,9 +119,9 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         # afnio retries by itself, so that every attempt is counted, bounded and recorded.
         sdk_class = getattr(importlib.import_module("openai"), self._sdk_class_name)
         self._client = sdk_class(max_retries=0, **sdk_args)
-        self._resources = _Resources(self._client, is_async=self._sdk_class_name == "AsyncOpenAI")
+        self._resources = Resources(self._client, is_async=self._sdk_class_name == "AsyncOpenAI")
         if http_client is None:  # a caller's own HTTP client is the caller's to close
-            finalizer = weakref.finalize(self, _release_dropped, self._resources)
+            finalizer = weakref.finalize(self, release_dropped, self._resources)
             finalizer.atexit = False
 
         if isinstance(cache, ResponseCache) or cache is None:
@@ -241,7 +152,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         if "timeout" in config and not isinstance(config["timeout"], (int, float)):
             config["timeout"] = repr(config["timeout"])
         _check_json_config(config)
-        super().__init__(provider="openai", config=config, usage=_normalize_usage({}))
+        super().__init__(provider="openai", config=config, usage=normalize_usage({}))
         self._history: collections.deque[ModelCall] = collections.deque(maxlen=history_size)
         self._history_lock = threading.Lock()
         self._unpriced: set[str] = set()
@@ -281,7 +192,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             saved = data.get("cost")
             if isinstance(saved, dict) and isinstance(saved.get("amount"), (int, float)):
                 cost = float(saved["amount"])
-        self._accumulate(_normalize_usage(data), cost)
+        self._accumulate(normalize_usage(data), cost)
 
     def _cost_of(self, usage: dict[str, Any], model_name: str) -> float | None:
         pricing = get_pricing(self.provider, model_name)
@@ -410,7 +321,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             text = response.choices[0].message.content if response.choices else None
             text = text or ""
             record.response = text
-            usage = _normalize_usage(response.usage)
+            usage = normalize_usage(response.usage)
             record.usage = usage
             priced = model
             answered = getattr(response, "model", None)
