@@ -35,13 +35,20 @@ class Resources:
         self.executor: concurrent.futures.ThreadPoolExecutor | None = None
         self.closed = False
 
-    async def aclose(self) -> None:
-        if self.closed:
-            return
+    def start_closing(self) -> Any:
+        """Marks the resources closed, stops the worker threads and closes the SDK client.
+
+        Returns what the SDK's ``close()`` returns: a coroutine to await for the async SDK.
+        """
         self.closed = True
         if self.executor is not None:
             self.executor.shutdown(wait=False)
-        result = self.sdk.close()
+        return self.sdk.close()
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        result = self.start_closing()
         if asyncio.iscoroutine(result):
             await result
 
@@ -51,10 +58,7 @@ def release_dropped(resources: Resources) -> None:
     if resources.closed:
         return
     if not resources.is_async:
-        resources.closed = True
-        if resources.executor is not None:
-            resources.executor.shutdown(wait=False)
-        resources.sdk.close()
+        resources.start_closing()
         return
     loop = _runtime._loop
     if loop is None or loop.is_closed() or not loop.is_running():
