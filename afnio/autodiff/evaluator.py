@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from afnio._model_client import get_backward_model_client
@@ -66,7 +67,13 @@ from afnio.autodiff.lm_ops import batch_size, check_client, check_inputs, render
 from afnio.models.model import ChatCompletionModel
 from afnio.models.records import sample_index
 
-__all__ = ["DeterministicEvaluator", "ExactMatchEvaluator", "LMJudgeEvaluator"]
+__all__ = [
+    "DeterministicEvaluator",
+    "EvaluationSample",
+    "ExactMatchEvaluator",
+    "LMJudgeEvaluator",
+    "evaluation_samples",
+]
 
 JUDGE_RESPONSE_ROLE = "evaluation written by the LM judge"
 
@@ -430,6 +437,8 @@ class LMJudgeEvaluator(Function):
         ctx.save_for_backward(
             {
                 "n": n,
+                "predictions": list(predictions),
+                "target_values": None if targets is None else list(targets),
                 "conversations": conversations,
                 "replies": [reply for _, reply in results],
                 "verdicts": [verdict for verdict, _ in results],
@@ -484,3 +493,76 @@ class LMJudgeEvaluator(Function):
             for key, text in result.items():
                 merged.setdefault(key, {})[i] = text
         return gradients_for(ctx, targets, merged, n)
+
+
+# -- per-sample results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvaluationSample:
+    """What an evaluator saw and decided for one sample (see :func:`evaluation_samples`)."""
+
+    prediction: Any
+    target: Any
+    score: Any
+    explanation: str
+
+
+_EVALUATOR_NODES = frozenset(
+    f"{cls.__name__}Backward0"
+    for cls in (DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator)
+)
+
+
+def evaluation_samples(output: Variable) -> list[EvaluationSample] | None:
+    """The per-sample predictions, targets, scores and explanations of the evaluation that
+    produced ``output`` (its score or its explanation), before any reduction.
+
+    A reduced batch score (``reduction_fn=sum``) hides which samples failed; this gives them
+    back, one :class:`EvaluationSample` per sample (one for an unbatched evaluation). A
+    deterministic evaluator's per-sample explanation is the one it writes without a reduction;
+    the LM judge's is the judge's own.
+
+    Args:
+        output: The score or the explanation returned by an evaluator.
+
+    Returns:
+        The samples, or ``None`` when ``output`` was not produced by an evaluator with a graph
+        (e.g. under ``no_grad``) or a backward pass without ``retain_graph`` already freed it.
+
+    Example:
+        >>> import afnio
+        >>> from afnio.autodiff.evaluator import ExactMatchEvaluator, evaluation_samples
+        >>> pred = afnio.Variable(["red", "blue"], role="color", requires_grad=True)
+        >>> score, explanation = ExactMatchEvaluator.apply(pred, ["red", "green"])
+        >>> score.data
+        1
+        >>> [(s.prediction, s.target, s.score) for s in evaluation_samples(explanation)]
+        [('red', 'red', 1), ('blue', 'green', 0)]
+    """
+    if not isinstance(output, Variable):
+        raise TypeError(
+            "`output` must be the score or explanation Variable returned by an evaluator, but "
+            f"got {type(output).__name__}."
+        )
+    node = output.grad_fn
+    if node is None or node.name() not in _EVALUATOR_NODES:
+        return None
+    try:
+        (state,) = node.saved_variables  # type: ignore[attr-defined]
+    except (RuntimeError, ValueError):
+        return None  # freed by a backward pass
+    scores = list(state["scores"])
+    if "verdicts" in state:  # the LM judge
+        predictions = list(state["predictions"])
+        targets = state["target_values"]
+        targets = list(targets) if targets is not None else [None] * len(scores)
+        explanations = [str(v["explanation"]) for v in state["verdicts"]]
+    else:
+        predictions, targets = list(state["predictions"]), list(state["targets"])
+        explanations = [
+            _SINGLE.format(purpose=state["purpose"], pred=p, target=t, score=s)
+            for p, t, s in zip(predictions, targets, scores)
+        ]
+    rows = zip(predictions, targets, scores, explanations)
+    return [EvaluationSample(p, t, s, e) for p, t, s, e in rows]

@@ -337,3 +337,63 @@ def test_judge_success_fn(local_server, judge, backward):
 def test_evaluator_classes_are_marked():
     for cls in (DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator):
         assert cls._is_evaluator
+
+
+# -- per-sample results ----------------------------------------------------------------------------
+
+
+def test_evaluation_samples_undo_the_reduction(backward):
+    from afnio.autodiff.evaluator import EvaluationSample, evaluation_samples
+
+    pred = afnio.Variable(["red", "blue", "green"], role="color", requires_grad=True)
+    score, explanation = ExactMatchEvaluator.apply(pred, ["red", "green", "green"])
+    assert score.data == 2
+    samples = evaluation_samples(explanation)
+    assert samples == evaluation_samples(score)
+    assert [(s.prediction, s.target, s.score) for s in samples] == [
+        ("red", "red", 1),
+        ("blue", "green", 0),
+        ("green", "green", 1),
+    ]
+    assert isinstance(samples[1], EvaluationSample)
+    assert "('blue')" in samples[1].explanation and "('green')" in samples[1].explanation
+    assert samples[1].explanation.endswith("resulting in a score: 0.")
+    # A scalar evaluation is one sample; a backward pass frees what the samples came from.
+    one = evaluation_samples(ExactMatchEvaluator.apply(pred, ["red", "blue", "green"])[1])
+    assert [s.score for s in one] == [1, 1, 1]
+    explanation.backward()
+    assert evaluation_samples(explanation) is None
+
+
+def test_evaluation_samples_of_the_judge(local_server, judge):
+    from afnio.autodiff.evaluator import evaluation_samples
+
+    local_server.script.when(schema="evaluation", user="^Is 'Ciao'").reply(
+        {"score": True, "explanation": "Italian, as asked."}
+    )
+    local_server.script.when(schema="evaluation").reply(
+        {"score": False, "explanation": "That is Spanish."}
+    )
+    _, messages = judge_messages()
+    pred = afnio.Variable(["Ciao", "Hola"], role="translations", requires_grad=True)
+    _, explanation = F.lm_judge_evaluator(
+        judge, messages, pred, ["Ciao", "Ciao"], inputs={"language": "Italian"}, model="gpt-4o"
+    )
+    samples = evaluation_samples(explanation)
+    assert [(s.prediction, s.target, s.score, s.explanation) for s in samples] == [
+        ("Ciao", "Ciao", True, "Italian, as asked."),
+        ("Hola", "Ciao", False, "That is Spanish."),
+    ]
+
+
+def test_evaluation_samples_of_other_variables():
+    from afnio.autodiff.evaluator import evaluation_samples
+
+    x = afnio.Variable("a", requires_grad=True)
+    assert evaluation_samples(x) is None
+    assert evaluation_samples(x + x) is None
+    with afnio.no_grad():
+        _, explanation = ExactMatchEvaluator.apply(x, "a")
+    assert evaluation_samples(explanation) is None
+    with pytest.raises(TypeError, match="`output` must be the score or explanation"):
+        evaluation_samples("a")
