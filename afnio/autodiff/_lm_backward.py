@@ -45,6 +45,7 @@ __all__ = [
     "parse_json_object",
     "parse_verdict",
     "per_sample_feedback",
+    "split_sample_feedback",
     "structured_call",
 ]
 
@@ -110,6 +111,37 @@ def collect_targets(
     return list(targets.values())
 
 
+SAMPLE_FEEDBACK_HEADER = "Feedback from sample {sample} of {n}:"
+"""Introduces each sample's part of a shared Variable's gradient (``sample`` counts from 1)."""
+
+_SAMPLE_HEADER = re.compile(r"^Feedback from sample (\d+) of (\d+):\n", re.MULTILINE)
+
+
+def split_sample_feedback(text: str) -> list[tuple[int | None, str]]:
+    r"""Splits the gradient text of a Variable shared by a batch's samples into
+    ``(sample, feedback)`` pairs, ``sample`` counted from 0; text that carries no sample header
+    (an unbatched call, or a gradient written by hand) comes back as ``(None, text)``.
+
+    Example:
+        >>> split_sample_feedback("Feedback from sample 2 of 3:\nBe brief.\n\n"
+        ...                       "Feedback from sample 3 of 3:\nSay why.")
+        [(1, 'Be brief.'), (2, 'Say why.')]
+        >>> split_sample_feedback("Be brief.")
+        [(None, 'Be brief.')]
+    """
+    matches = list(_SAMPLE_HEADER.finditer(text))
+    if not matches:
+        return [(None, text)] if text else []
+    out: list[tuple[int | None, str]] = []
+    head = text[: matches[0].start()].strip()
+    if head:
+        out.append((None, head))
+    for k, match in enumerate(matches):
+        end = matches[k + 1].start() if k + 1 < len(matches) else len(text)
+        out.append((int(match.group(1)) - 1, text[match.end() : end].strip()))
+    return out
+
+
 def gradients_for(
     ctx: Any, targets: Sequence[_Target], feedback: dict[int, dict[int, str]], n: int | None
 ) -> tuple[Variable | None, ...]:
@@ -129,7 +161,7 @@ def gradients_for(
             grads[id(var)] = Variable(next(iter(per_sample.values()), ""), role=role)
         else:
             parts = [
-                f"Feedback from sample {i + 1} of {n}:\n{text}"
+                f"{SAMPLE_FEEDBACK_HEADER.format(sample=i + 1, n=n)}\n{text}"
                 for i, text in sorted(per_sample.items())
                 if text
             ]

@@ -18,7 +18,7 @@ per Variable). Samples run concurrently. Each Variable then receives exactly one
 
 * a Variable shared by all samples (a system prompt, a scalar input) gets the feedback of every
   sample, joined in sample order, each part introduced by ``Feedback from sample i of n:``
-  (unlabelled when the call was not batched);
+  (unlabelled when the call was not batched; :func:`split_sample_feedback` splits it back);
 * a Variable holding a batch (list data) gets list data: item ``i`` is the feedback from sample
   ``i`` (``""`` when there was none);
 * an item of a list of Variables gets the feedback of its own sample.
@@ -43,12 +43,13 @@ from afnio.autodiff._lm_backward import (
     gather_all,
     gradients_for,
     per_sample_feedback,
+    split_sample_feedback,
 )
 from afnio.autodiff.function import Function
 from afnio.models.model import ChatCompletionModel
 from afnio.models.records import sample_index
 
-__all__ = ["CHAT_RESPONSE_ROLE", "ChatCompletion"]
+__all__ = ["CHAT_RESPONSE_ROLE", "ChatCompletion", "split_sample_feedback"]
 
 CHAT_RESPONSE_ROLE = "response to the chat messages"
 """The role of a :class:`ChatCompletion` output."""

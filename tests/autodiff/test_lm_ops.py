@@ -12,7 +12,7 @@ import afnio.cognitive.functional as F
 from afnio._model_client import ModelClientSingleton
 from afnio.autodiff._prompts import BACKWARD_SYSTEM_PROMPT
 from afnio.autodiff.graph import register_graph_observer
-from afnio.autodiff.lm_ops import ChatCompletion, fill_template
+from afnio.autodiff.lm_ops import ChatCompletion, fill_template, split_sample_feedback
 from afnio.models import AsyncOpenAI, OpenAI
 from afnio.testing.pytest_plugin import local_server
 
@@ -336,6 +336,10 @@ def test_batched_feedback_mapping(local_server, model, backward):
         "Feedback from sample 1 of 3:\nFeedback to the system prompt. (bad A)\n\n"
         "Feedback from sample 3 of 3:\nFeedback to the system prompt. (bad C)"
     )
+    assert split_sample_feedback(system.grad[0].data) == [
+        (0, "Feedback to the system prompt. (bad A)"),
+        (2, "Feedback to the system prompt. (bad C)"),
+    ]
     assert texts.grad[0].data == [
         "Feedback to the texts. (bad A)",
         "",
@@ -347,6 +351,20 @@ def test_batched_feedback_mapping(local_server, model, backward):
     assert [s.grad[0].data for s in shots] == [
         "Feedback to the example 0. (bad A)", "", "Feedback to the example 2. (bad C)"
     ]  # fmt: skip
+
+
+def test_split_sample_feedback_keeps_texts_whole():
+    text = (
+        "Intro.\n\nFeedback from sample 1 of 12:\nLine one.\n\nLine two.\n\n"
+        "Feedback from sample 12 of 12:\nSay: Feedback from sample 3 of 12: inline"
+    )
+    assert split_sample_feedback(text) == [
+        (None, "Intro."),
+        (0, "Line one.\n\nLine two."),
+        (11, "Say: Feedback from sample 3 of 12: inline"),
+    ]
+    assert split_sample_feedback("") == []
+    assert split_sample_feedback("No header.") == [(None, "No header.")]
 
 
 def test_empty_feedback_makes_no_call(local_server, model, backward):
