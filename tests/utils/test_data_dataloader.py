@@ -11,7 +11,7 @@ from afnio.utils.data import (
     SequentialSampler,
     WeightedRandomSampler,
 )
-from afnio.utils.data.dataloader import collate_tuple, default_collate
+from afnio.utils.data.dataloader import collate_tuple, default_collate, uncollate
 
 
 class Squares(Dataset[tuple[Variable, int]]):
@@ -285,3 +285,29 @@ def test_collate_tuple_variables_inside_tuples_with_missing_data():
     batch = collate_tuple([(Variable(None, role="t"),), (Variable("x", role="t"),)])
     assert batch[0].data == [None, "x"]
     assert batch[0].role == "t"
+
+
+def test_uncollate_inverts_default_collate():
+    samples = [
+        (Variable("a", role="text", requires_grad=True), "x", ("p", 1)),
+        (Variable("b", role="text", requires_grad=True), "y", ("q", 2)),
+    ]
+    back = uncollate(default_collate(samples))
+    assert [(s[0].data, s[0].role, s[0].requires_grad, s[1], s[2]) for s in back] == [
+        ("a", "text", True, "x", ("p", 1)),
+        ("b", "text", True, "y", ("q", 2)),
+    ]
+    assert uncollate({"q": ["a", "b"], "n": [1, 2]}) == [{"q": "a", "n": 1}, {"q": "b", "n": 2}]
+    assert [v.data for v in uncollate(Variable(["a", "b"], role="r"))] == ["a", "b"]
+    assert uncollate(["a", "b"]) == ["a", "b"]
+    one = default_collate(uncollate((["a", "b"], ["x", "y"]))[1:])
+    assert one == (["b"], ["y"])
+
+
+def test_uncollate_refuses_what_is_not_a_batch():
+    with pytest.raises(ValueError, match=r"different lengths \[1, 2\]"):
+        uncollate((["a"], ["x", "y"]))
+    with pytest.raises(ValueError, match="holds no list of samples"):
+        uncollate(Variable("a"))
+    with pytest.raises(ValueError, match="Cannot split str"):
+        uncollate("abc")

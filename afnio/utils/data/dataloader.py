@@ -10,7 +10,7 @@ from afnio._variable import Variable
 from afnio.utils.data.dataset import Dataset
 from afnio.utils.data.sampler import RandomSampler, SequentialSampler, _check_seed
 
-__all__ = ["DataLoader", "collate_tuple", "default_collate"]
+__all__ = ["DataLoader", "collate_tuple", "default_collate", "uncollate"]
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -114,6 +114,76 @@ def default_collate(batch: list[Any]) -> Any:
     if all(isinstance(item, Variable) for item in batch):
         return _merge_variables(batch)
     return list(batch)
+
+
+def _batch_length(batch: Any) -> int | None:
+    if isinstance(batch, Variable):
+        return len(batch.data) if isinstance(batch.data, list) else None
+    if isinstance(batch, list):
+        return len(batch)
+    if isinstance(batch, tuple):
+        lengths = {_batch_length(column) for column in batch} - {None}
+        return lengths.pop() if len(lengths) == 1 else None
+    if isinstance(batch, dict):
+        lengths = {_batch_length(column) for column in batch.values()} - {None}
+        return lengths.pop() if len(lengths) == 1 else None
+    return None
+
+
+def _sample_of(column: Any, i: int) -> Any:
+    if isinstance(column, Variable):
+        if not isinstance(column.data, list):
+            return column
+        return Variable(column.data[i], role=column.role, requires_grad=column.requires_grad)
+    if isinstance(column, list):
+        return column[i]
+    if isinstance(column, tuple):
+        return tuple(_sample_of(part, i) for part in column)
+    return column
+
+
+def uncollate(batch: Any) -> list[Any]:
+    """Splits a batch made by :func:`default_collate` back into its samples.
+
+    The inverse of collation: a dict of lists gives dicts, a tuple of columns gives tuples, a
+    Variable holding a list gives one Variable per item (same role and ``requires_grad``), a list
+    gives its items. ``default_collate([sample])`` of any result is a batch of one with the
+    batch's structure, which a ``training_step`` can run on alone.
+
+    Args:
+        batch: A batch, as a DataLoader yields it.
+
+    Returns:
+        The samples, in batch order.
+
+    Raises:
+        ValueError: If the columns of a tuple or dict batch have different lengths, or nothing
+            in ``batch`` is a batch (no list anywhere).
+
+    Example:
+        >>> from afnio.utils.data.dataloader import default_collate, uncollate
+        >>> uncollate((["a", "b"], [0, 1]))
+        [('a', 0), ('b', 1)]
+        >>> default_collate(uncollate({"q": ["a", "b"]})[1:])
+        {'q': ['b']}
+    """
+    columns = list(batch.values()) if isinstance(batch, dict) else batch
+    if isinstance(batch, (tuple, dict)):
+        lengths = {n for n in map(_batch_length, columns) if n is not None}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"Cannot split the batch into samples: its columns have different lengths "
+                f"{sorted(lengths)}."
+            )
+    n = _batch_length(batch)
+    if n is None:
+        raise ValueError(
+            f"Cannot split {type(batch).__name__} into samples: it holds no list of samples. "
+            "Pass a batch as a DataLoader yields it, e.g. next(iter(loader))."
+        )
+    if isinstance(batch, dict):
+        return [{key: _sample_of(column, i) for key, column in batch.items()} for i in range(n)]
+    return [_sample_of(batch, i) if not isinstance(batch, list) else batch[i] for i in range(n)]
 
 
 class _DataLoaderIterator:
