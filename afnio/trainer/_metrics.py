@@ -35,10 +35,21 @@ def _number(name: str, value: Any) -> float:
 def parse_step_output(output: Any, step: str) -> tuple[dict[str, float], Variable] | None:
     """Turns what a ``*_step`` returned into ``(metrics, explanation)``; ``None`` skips the batch.
 
-    ``metrics["loss"]`` is the score's data; other dict entries are extra metrics.
+    ``metrics["loss"]`` is the score's data; other dict entries are extra metrics. The
+    :class:`~afnio.trainer.Trainer` reads every step this way; tools that run a step themselves
+    use it to read the step exactly as the Trainer would.
 
     Raises:
         StepOutputError: (a ``ValueError``; a ``TypeError`` too for wrong types) naming ``step``.
+
+    Example:
+        >>> from afnio import Variable
+        >>> from afnio.trainer import parse_step_output
+        >>> score, why = Variable(1, role="score"), Variable("One right.", role="explanation")
+        >>> metrics, explanation = parse_step_output({"loss": (score, why), "accuracy": [1, 0]},
+        ...                                          "training_step")
+        >>> metrics, explanation.data
+        ({'loss': 1.0, 'accuracy': 0.5}, 'One right.')
     """
     if output is None:
         return None
