@@ -10,7 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from afnio import autodiff, cognitive, optim, utils
 from afnio._model_client import get_backward_model_client, set_backward_model_client
-from afnio._utils import MultiTurnMessages, _validate_multi_turn_messages, _validate_typed_sequence
+from afnio._utils import MultiTurnMessages
+from afnio._utils import validate_multi_turn_messages as _validate_multi_turn_messages
+from afnio._utils import validate_typed_sequence as _validate_typed_sequence
 from afnio._variable import JAGGED, Variable, is_scalar_variable, is_variable
 from afnio.autodiff.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from afnio.autodiff.graph import GradientEdge, Node
@@ -23,8 +25,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "unknown"
 
 __all__ = [
-    "GradientEdge",
     "JAGGED",
+    "GradientEdge",
     "MultiTurnMessages",
     "Node",
     "Variable",
@@ -46,5 +48,3 @@ __all__ = [
     "set_grad_enabled",
     "utils",
 ]
-
-assert __all__ == sorted(__all__)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Union
 
-__all__ = ["JAGGED", "Data"]
+__all__ = [
+    "JAGGED",
+    "Data",
+    "leaves",
+    "map_leaves",
+    "shape_of",
+    "validate_and_normalize_data",
+]
 
 Scalar = Union[str, int, float, bool]
 Data = Union[Scalar, None, list]
@@ -37,7 +44,7 @@ _MIXED_DATA = "When `data` is a list, it must be either all strings or all numbe
 _TUPLE_DATA = "`data` must be a `list`, not a `tuple`. Convert with `list(...)`."
 
 
-def _validate_and_normalize_data(data: Any) -> Data:
+def validate_and_normalize_data(data: Any) -> Data:
     """Checks ``data``; returns it normalised (ints become floats in mixed numeric lists)."""
     if data is None or isinstance(data, (str, int, float)):
         return data
@@ -89,7 +96,7 @@ def _validate_and_normalize_data(data: Any) -> Data:
     return rebuild(data)
 
 
-def _shape_of(data: Data) -> tuple:
+def shape_of(data: Data) -> tuple:
     if not isinstance(data, list):
         return ()
     dims: list = [len(data)]
@@ -111,15 +118,15 @@ def _shape_of(data: Data) -> tuple:
     return tuple(dims)
 
 
-def _leaves(data: Data) -> Iterator[Any]:
+def leaves(data: Data) -> Iterator[Any]:
     if isinstance(data, list):
         for item in data:
-            yield from _leaves(item)
+            yield from leaves(item)
     else:
         yield data
 
 
-def _map_leaves(data: Data, fn: Callable[[Any], Any]) -> Data:
+def map_leaves(data: Data, fn: Callable[[Any], Any]) -> Data:
     if isinstance(data, list):
-        return [_map_leaves(item, fn) for item in data]
+        return [map_leaves(item, fn) for item in data]
     return None if data is None else fn(data)

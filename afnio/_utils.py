@@ -15,13 +15,17 @@ __all__ = [
     "_validate_multi_turn_messages",
     "_validate_typed_sequence",
     "is_multi_turn_messages",
+    "is_valid_function",
+    "validate_function",
+    "validate_multi_turn_messages",
+    "validate_typed_sequence",
 ]
 
 MultiTurnMessages = list[dict[str, Any]]
 """Chat messages: ``[{"role": "system" | "user" | "assistant", "content": [Variable, ...]}]``."""
 
 
-def _validate_typed_sequence(
+def validate_typed_sequence(
     input_value: Any,
     item_type: type | tuple[type, ...],
     allow_tuple: bool = False,
@@ -52,7 +56,7 @@ def _validate_typed_sequence(
         raise TypeError(f"All elements in `{name}` must be of type {type_name}, but got {bad}.")
 
 
-def _validate_multi_turn_messages(messages: Any) -> None:
+def validate_multi_turn_messages(messages: Any) -> None:
     """Checks chat ``messages``: a list of dicts with a str ``role`` and a ``content`` list of
     Variables.
 
@@ -80,7 +84,7 @@ def _validate_multi_turn_messages(messages: Any) -> None:
             raise TypeError(
                 f"`messages[{i}]['role']` must be a str, but got {type(message['role']).__name__}."
             )
-        _validate_typed_sequence(
+        validate_typed_sequence(
             message["content"], Variable, input_name=f"messages[{i}]['content']"
         )
 
@@ -94,13 +98,13 @@ def is_multi_turn_messages(value: Any) -> bool:
     if not isinstance(value, list) or not value:
         return False
     try:
-        _validate_multi_turn_messages(value)
+        validate_multi_turn_messages(value)
     except TypeError:
         return False
     return True
 
 
-def _validate_function(func: Any) -> None:
+def validate_function(func: Any) -> None:
     """Checks that ``func`` can be saved by reference: a module-level function or a builtin.
 
     Raises:
@@ -130,9 +134,16 @@ def _validate_function(func: Any) -> None:
         raise ValueError(f"Function {func.__qualname__} cannot be pickled: {exc}") from exc
 
 
-def _is_valid_function(func: Any) -> bool:
+def is_valid_function(func: Any) -> bool:
     try:
-        _validate_function(func)
+        validate_function(func)
     except (TypeError, ValueError):
         return False
     return True
+
+
+# The names of afnio 0.3.7 (``afnio._validate_multi_turn_messages`` and friends).
+_validate_typed_sequence = validate_typed_sequence
+_validate_multi_turn_messages = validate_multi_turn_messages
+_validate_function = validate_function
+_is_valid_function = is_valid_function

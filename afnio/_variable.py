@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from afnio._data import (
     JAGGED,
     Data,
-    _leaves,
-    _map_leaves,
-    _shape_of,
-    _validate_and_normalize_data,
+    leaves,
+    map_leaves,
+    shape_of,
+    validate_and_normalize_data,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ _grad_fn_assignment = threading.local()
 
 
 @contextmanager
-def _allow_grad_fn_assignment() -> Iterator[None]:
+def allow_grad_fn_assignment() -> Iterator[None]:
     """Lets the autodiff machinery (and only it) set ``Variable.grad_fn`` in this thread."""
     previous = getattr(_grad_fn_assignment, "allowed", False)
     _grad_fn_assignment.allowed = True
@@ -74,7 +74,7 @@ class Variable:
                 f"`requires_grad` must be a bool, but got {type(requires_grad).__name__}: "
                 f"{requires_grad!r}."
             )
-        self._data: Data = _validate_and_normalize_data(data)
+        self._data: Data = validate_and_normalize_data(data)
         self.role = role
         self._requires_grad = requires_grad
         self._retain_grad = False
@@ -92,7 +92,7 @@ class Variable:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = _validate_and_normalize_data(value)
+        self._data = validate_and_normalize_data(value)
 
     @property
     def role(self) -> str:
@@ -121,7 +121,7 @@ class Variable:
             >>> afnio.Variable([[1, 2], [3]]).shape
             (2, j)
         """
-        return _shape_of(self._data)
+        return shape_of(self._data)
 
     # -- autodiff flags ------------------------------------------------------------------------
     @property
@@ -350,8 +350,8 @@ class Variable:
         """``True`` if the data is a float, or a non-empty list whose non-``None`` items are all
         floats."""
         if isinstance(self._data, list):
-            leaves = [x for x in _leaves(self._data) if x is not None]
-            return bool(leaves) and all(isinstance(x, float) for x in leaves)
+            items = [x for x in leaves(self._data) if x is not None]
+            return bool(items) and all(isinstance(x, float) for x in items)
         return isinstance(self._data, float)
 
     def to(self, dtype: Callable[[Any], Any] | None = None) -> Variable:
@@ -365,7 +365,7 @@ class Variable:
         """
         if dtype is not None and not callable(dtype):
             raise TypeError(f"`dtype` must be a type or callable, but got {dtype!r}.")
-        data = copy.deepcopy(self._data) if dtype is None else _map_leaves(self._data, dtype)
+        data = copy.deepcopy(self._data) if dtype is None else map_leaves(self._data, dtype)
         return Variable(data, role=self.role, requires_grad=self._requires_grad)
 
     def __deepcopy__(self, memo: dict) -> Variable:
@@ -416,7 +416,7 @@ class Variable:
         self.role = result.role
         self._requires_grad = result._requires_grad
         if result._requires_grad:
-            with _allow_grad_fn_assignment():
+            with allow_grad_fn_assignment():
                 self.grad_fn = result._grad_fn
             self._output_nr = result._output_nr
         return self

@@ -30,5 +30,3 @@ __all__ = [
     "trace",
     "unload_ipython_extension",
 ]
-
-assert __all__ == sorted(__all__)

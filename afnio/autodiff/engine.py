@@ -20,8 +20,8 @@ from afnio._runtime import run_sync
 from afnio._variable import Variable
 from afnio.autodiff import graph
 from afnio.autodiff.config import IDENTITY_GRADIENT_DATA
-from afnio.autodiff.function import _FREED, BackwardFunction
-from afnio.autodiff.grad_mode import _task_override
+from afnio.autodiff.function import FREED_GRAPH_ERROR, BackwardFunction
+from afnio.autodiff.grad_mode import task_grad_mode
 from afnio.autodiff.graph import AccumulateGrad, GradientEdge, Node
 
 __all__ = ["backward", "combine_gradients"]
@@ -262,7 +262,7 @@ class _Pass:
         return deps, needed
 
     async def run(self) -> None:
-        graph._emit("backward_started", outputs=tuple(self.roots), backward_id=self.id)
+        graph.emit("backward_started", outputs=tuple(self.roots), backward_id=self.id)
         error: BaseException | None = None
         try:
             await self._run()
@@ -271,41 +271,48 @@ class _Pass:
             error = exc
             raise
         finally:
-            graph._emit("backward_finished", backward_id=self.id, error=error)
+            graph.emit("backward_finished", backward_id=self.id, error=error)
 
     async def _run(self) -> None:
         deps, needed = self._discover()
         for node in needed:
             if isinstance(node, BackwardFunction) and node._released:
-                raise RuntimeError(_FREED)
+                raise RuntimeError(FREED_GRAPH_ERROR)
         for i, (edge, grad) in enumerate(self.seeds):
             if edge.node in needed:
                 self._deliver(edge.node, edge.output_nr, (-1, i), grad)
         ready = deque(sorted((n for n in needed if deps[n] == 0), key=lambda n: -n.sequence_nr))
         running: dict[asyncio.Task[Any], Node] = {}
-        token = _task_override.set(self.create_graph)
         try:
-            while ready or running:
-                while ready:
-                    node = ready.popleft()
-                    outcome = self._start(node)
-                    if isinstance(outcome, asyncio.Task):
-                        running[outcome] = node
-                    else:
-                        self._finish(node, outcome, deps, needed, ready)
-                if running:
-                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    for task in sorted(done, key=lambda t: -running[t].sequence_nr):
-                        node = running.pop(task)
-                        self._finish(node, task.result(), deps, needed, ready)
+            with task_grad_mode(self.create_graph):
+                await self._loop(deps, needed, ready, running)
         except BaseException:
             for task in running:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
             raise
-        finally:
-            _task_override.reset(token)
+
+    async def _loop(
+        self,
+        deps: dict[Node, int],
+        needed: set[Node],
+        ready: deque[Node],
+        running: dict[asyncio.Task[Any], Node],
+    ) -> None:
+        while ready or running:
+            while ready:
+                node = ready.popleft()
+                outcome = self._start(node)
+                if isinstance(outcome, asyncio.Task):
+                    running[outcome] = node
+                else:
+                    self._finish(node, outcome, deps, needed, ready)
+            if running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: -running[t].sequence_nr):
+                    node = running.pop(task)
+                    self._finish(node, task.result(), deps, needed, ready)
 
     def _deliver(self, node: Node, slot: int, key: tuple[int, ...], grad: Variable) -> None:
         self.buffers.setdefault(node, {}).setdefault(slot, []).append((key, grad))
@@ -335,7 +342,7 @@ class _Pass:
 
     def _start(self, node: Node) -> Any:
         """Starts ``node``'s backward: returns its result, or a task for async work."""
-        graph._emit("node_started", node=node, backward_id=self.id)
+        graph.emit("node_started", node=node, backward_id=self.id)
         per_slot = self._gradients_for(node)
         if isinstance(node, AccumulateGrad):
             for grad in per_slot.get(0, []):
@@ -400,7 +407,7 @@ class _Pass:
             grads = (None,) * len(node.next_functions)
         if not self.retain_graph and isinstance(node, BackwardFunction):
             node._release()
-        graph._emit("node_finished", node=node, backward_id=self.id)
+        graph.emit("node_finished", node=node, backward_id=self.id)
         became_ready = []
         for i, edge in enumerate(node.next_functions):
             child = edge.node
@@ -423,7 +430,7 @@ class _Pass:
                     if replaced is not None:
                         grad = replaced
             variable._grad.append(grad)
-            graph._emit(
+            graph.emit(
                 "gradient_accumulated",
                 node=node,
                 variable=variable,

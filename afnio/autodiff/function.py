@@ -8,14 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from afnio._recording import recording_to
-from afnio._variable import Variable, _allow_grad_fn_assignment
+from afnio._variable import Variable, allow_grad_fn_assignment
 from afnio.autodiff import graph
 from afnio.autodiff.grad_mode import is_grad_enabled, no_grad
 from afnio.autodiff.graph import GradientEdge, Node
 
 __all__ = ["BackwardFunction", "Function", "FunctionCtx"]
 
-_FREED = (
+FREED_GRAPH_ERROR = (
     "Trying to backward through the graph a second time (or directly access saved variables "
     "after they have already been freed). Saved intermediate values of the graph are freed when "
     "you call .backward(). Specify retain_graph=True if you need to backward through the graph "
@@ -57,7 +57,7 @@ class FunctionCtx:
             RuntimeError: After a backward pass freed them (without ``retain_graph=True``).
         """
         if getattr(self, "_saved_released", False):
-            raise RuntimeError(_FREED)
+            raise RuntimeError(FREED_GRAPH_ERROR)
         return getattr(self, "_saved", ())
 
     saved_tensors = saved_variables  # PyTorch spelling
@@ -81,7 +81,7 @@ class BackwardFunction(Node, FunctionCtx):
     def apply(self, *grad_outputs: Any) -> Any:
         """Runs the Function's ``backward`` (which may return a coroutine)."""
         if self._released:
-            raise RuntimeError(_FREED)
+            raise RuntimeError(FREED_GRAPH_ERROR)
         return self._forward_cls.backward(self, *grad_outputs)
 
     def _release(self) -> None:
@@ -264,22 +264,22 @@ class Function:
                     graph.get_gradient_edge(v) if v.requires_grad else GradientEdge(None, 0)
                 )
             ctx._next_functions = tuple(edges)
-            calling = graph._calling_module.get()
+            calling = graph.calling_module.get()
             if calling is not None:
                 ctx.metadata["module"] = calling[1]
             ctx._inputs = tuple(inputs)
             ctx._outputs = tuple(weakref.ref(o) for o in outputs)
-            with _allow_grad_fn_assignment():
+            with allow_grad_fn_assignment():
                 for i, out in enumerate(outputs):
                     out._requires_grad = True
                     out.grad_fn = ctx
                     out._output_nr = i
-            graph._emit("node_created", node=ctx, inputs=tuple(inputs), outputs=outputs)
+            graph.emit("node_created", node=ctx, inputs=tuple(inputs), outputs=outputs)
         else:
             for out in outputs:
                 out._requires_grad = False
-            if graph._has_observers():
-                graph._emit(
+            if graph.has_observers():
+                graph.emit(
                     "op_without_grad",
                     name=ctx.name(),
                     inputs=tuple(inputs),

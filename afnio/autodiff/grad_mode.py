@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -37,6 +38,20 @@ def is_grad_enabled() -> bool:
     if override is not None:
         return override
     return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def task_grad_mode(mode: bool) -> Iterator[None]:
+    """Sets grad mode for the current asyncio task (and the tasks it starts) only.
+
+    The engine runs backward functions concurrently on one thread; each carries the mode of its
+    pass (``create_graph``) without touching the thread's flag.
+    """
+    token = _task_override.set(mode)
+    try:
+        yield
+    finally:
+        _task_override.reset(token)
 
 
 def _set_enabled(mode: bool) -> None:

@@ -33,7 +33,7 @@ _calls_lock = threading.Lock()  # model calls land on nodes from several threads
 
 # The Module being called, and its dotted path from the outermost one ("Agent.chat"): nodes
 # created inside get it as metadata["module"], so that viewers can fold sub-modules.
-_calling_module: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
+calling_module: contextvars.ContextVar[tuple[Any, str] | None] = contextvars.ContextVar(
     "afnio_calling_module", default=None
 )
 
@@ -178,7 +178,7 @@ class Node:
             if self._calls is None:
                 self._calls = []
             self._calls.append(record)
-        _emit("model_call", node=self, record=record)
+        emit("model_call", node=self, record=record)
 
     def register_prehook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """Registers ``hook(grad_outputs) -> tuple | None``, run before this node's backward.
@@ -388,11 +388,12 @@ def register_graph_observer(observer: Callable[[GraphEvent], None]) -> Removable
         return RemovableHandle(_observers, observer)
 
 
-def _has_observers() -> bool:
+def has_observers() -> bool:
+    """Whether any graph observer is registered (operations skip building events otherwise)."""
     return bool(_observers)
 
 
-def _emit(kind: str, **fields: Any) -> None:
+def emit(kind: str, **fields: Any) -> None:
     """Delivers a :class:`GraphEvent` to every observer; builds nothing when there is none."""
     if not _observers:
         return

@@ -41,5 +41,3 @@ __all__ = [
     "split",
     "sum",
 ]
-
-assert __all__ == sorted(__all__)

@@ -12,8 +12,8 @@ from typing import Any
 from afnio._utils import MultiTurnMessages
 from afnio._variable import Variable
 from afnio.autodiff.basic_ops import Add, Split, Sum
-from afnio.autodiff.evaluator import DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator
-from afnio.autodiff.lm_ops import ChatCompletion
+from afnio.lm.chat_completion import ChatCompletion
+from afnio.lm.evaluators import DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator
 from afnio.models.model import BaseModel
 
 __all__ = [
@@ -71,7 +71,7 @@ def chat_completion(
     inputs: dict[str, Any] | None = None,
     **completion_args: Any,
 ) -> Variable:
-    """Calls a chat model on templated messages (see :class:`afnio.autodiff.lm_ops.ChatCompletion`).
+    """Calls a chat model on templated messages (see :class:`afnio.lm.ChatCompletion`).
 
     Example:
         >>> import afnio
@@ -101,7 +101,7 @@ def deterministic_evaluator(
     reduction_fn_purpose: Any,
 ) -> tuple[Variable, Variable]:
     """Scores a prediction with a Python function (see
-    :class:`afnio.autodiff.evaluator.DeterministicEvaluator`).
+    :class:`afnio.lm.DeterministicEvaluator`).
 
     Example:
         >>> import afnio
@@ -132,7 +132,7 @@ def exact_match_evaluator(
     reduction_fn_purpose: Any = "summation",
 ) -> tuple[Variable, Variable]:
     """Scores 1 per sample whose prediction equals its target (see
-    :class:`afnio.autodiff.evaluator.ExactMatchEvaluator`).
+    :class:`afnio.lm.ExactMatchEvaluator`).
 
     Example:
         >>> import afnio
@@ -157,7 +157,7 @@ def lm_judge_evaluator(
     **completion_args: Any,
 ) -> tuple[Variable, Variable]:
     """Asks a language model to score a prediction (see
-    :class:`afnio.autodiff.evaluator.LMJudgeEvaluator`, which has a runnable example)."""
+    :class:`afnio.lm.LMJudgeEvaluator`, which has a runnable example)."""
     return LMJudgeEvaluator.apply(
         forward_model_client,
         messages,

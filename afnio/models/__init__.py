@@ -19,18 +19,16 @@ from afnio.models.openai import INITIAL_USAGE, AsyncOpenAI, OpenAI
 from afnio.models.records import ModelCall, ModelCallError
 
 __all__ = [
+    "INITIAL_COST",
+    "INITIAL_USAGE",
+    "MODEL_REGISTRY",
     "AsyncOpenAI",
     "BaseModel",
     "ChatCompletionModel",
     "EmbeddingModel",
-    "INITIAL_COST",
-    "INITIAL_USAGE",
-    "MODEL_REGISTRY",
     "ModelCall",
     "ModelCallError",
     "OpenAI",
     "ResponseCache",
     "TextCompletionModel",
 ]
-
-assert __all__ == sorted(__all__)

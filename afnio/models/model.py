@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 __all__ = [
+    "INITIAL_COST",
     "BaseModel",
     "ChatCompletionModel",
     "EmbeddingModel",
-    "INITIAL_COST",
     "TextCompletionModel",
 ]
 

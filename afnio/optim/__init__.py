@@ -3,6 +3,4 @@
 from afnio.optim.optimizer import Optimizer
 from afnio.optim.tgd import TGD, ParameterUpdate, StepRecord, tgd
 
-__all__ = ["Optimizer", "ParameterUpdate", "StepRecord", "TGD", "tgd"]
-
-assert __all__ == sorted(__all__)
+__all__ = ["TGD", "Optimizer", "ParameterUpdate", "StepRecord", "tgd"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from afnio._recording import recording_to
 from afnio._runtime import run_sync
-from afnio._utils import _validate_multi_turn_messages
+from afnio._utils import validate_multi_turn_messages
 from afnio._variable import Variable
 from afnio.autodiff.grad_mode import enable_grad
 from afnio.optim import _prompts
@@ -131,7 +131,7 @@ def _check_options(
             "`model_client` must be a chat model client (afnio.models.ChatCompletionModel, e.g. "
             f"afnio.models.openai.AsyncOpenAI()), but got {type(model_client).__name__}."
         )
-    _validate_multi_turn_messages(messages)
+    validate_multi_turn_messages(messages)
     if not messages:
         raise ValueError("`messages` must hold at least one message.")
     if not isinstance(inputs, dict):

@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from afnio.testing.server import LocalServer, RequestRecord
 
 __all__ = [
-    "ChatRequest",
     "DEFAULT_MODEL",
     "FAULT_KINDS",
+    "ChatRequest",
     "Faults",
     "LocalServer",
     "ModelBackend",

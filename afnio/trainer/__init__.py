@@ -15,5 +15,3 @@ __all__ = [
     "get_batch_size",
     "parse_step_output",
 ]
-
-assert __all__ == sorted(__all__)

@@ -84,7 +84,7 @@ class Callback:
         """Called after ``test``."""
 
 
-class _Callbacks:
+class CallbackList:
     """Calls a hook on every callback, in order."""
 
     def __init__(self, callbacks: list[Callback]) -> None:

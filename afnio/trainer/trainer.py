@@ -19,7 +19,7 @@ from afnio.optim.optimizer import Optimizer
 from afnio.trainer import _checkpoint
 from afnio.trainer._metrics import CostMeter, RunningMeans, parse_step_output
 from afnio.trainer._steps import STEP_MAX_RETRIES, get_batch_size, retry, run_training_step
-from afnio.trainer.callbacks import Callback, _Callbacks
+from afnio.trainer.callbacks import Callback, CallbackList
 from afnio.trainer.progress import ProgressBar, format_metrics
 
 __all__ = ["STEP_MAX_RETRIES", "Trainer", "get_batch_size"]
@@ -124,7 +124,7 @@ class Trainer:
             os.getcwd() if default_root_dir is None else os.fspath(default_root_dir)
         )
         self.callbacks = callbacks
-        self._call = _Callbacks(self.callbacks)
+        self._call = CallbackList(self.callbacks)
         self.total_cost = 0.0
         self.current_epoch = 0
         self.global_step = 0

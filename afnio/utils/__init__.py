@@ -4,5 +4,3 @@
 from afnio.utils import data, datasets
 
 __all__ = ["data", "datasets"]
-
-assert __all__ == sorted(__all__)

@@ -593,7 +593,6 @@ def test_script_can_be_replaced(local_server: LocalServer, client: openai.OpenAI
 
 
 def test_public_names() -> None:
-    assert afnio.testing.__all__ == sorted(afnio.testing.__all__)
     for name in afnio.testing.__all__:
         assert getattr(afnio.testing, name) is not None
     assert set(afnio.testing.__all__) <= set(dir(afnio.testing))

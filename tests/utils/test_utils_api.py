@@ -34,7 +34,7 @@ def test_exports():
         "SequentialSampler",
         "WeightedRandomSampler",
     ]
-    assert afnio.utils.datasets.__all__ == ["FacilitySupport", "TREC"]
+    assert sorted(afnio.utils.datasets.__all__) == ["FacilitySupport", "TREC"]
     for package in (afnio.utils, afnio.utils.data, afnio.utils.datasets):
         for name in package.__all__:
             assert getattr(package, name) is not None

@@ -19,5 +19,3 @@ __all__ = [
     "Split",
     "Sum",
 ]
-
-assert __all__ == sorted(__all__)

@@ -13,14 +13,14 @@ from afnio.models.model import BaseModel
 if TYPE_CHECKING:
     from afnio.cognitive.modules.module import Module
 
-__all__ = ["_Iteration"]
+__all__ = ["IterationState"]
 
 
 def _chat_key(messages: list[dict[str, Any]]) -> tuple:
     return tuple((m["role"], tuple(id(v) for v in m["content"])) for m in messages)
 
 
-class _Iteration:
+class IterationState:
     """The member iterators of :class:`~afnio.cognitive.Module`."""
 
     _modules: OrderedDict[str, Module | None]

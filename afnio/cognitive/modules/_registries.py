@@ -1,6 +1,6 @@
 """Registration of a Module's members: the seven registries and attribute dispatch.
 
-:class:`_Registration` holds the ``register_*`` methods and the ``__setattr__``/``__getattr__``/
+:class:`Registration` holds the ``register_*`` methods and the ``__setattr__``/``__getattr__``/
 ``__delattr__`` logic of :class:`~afnio.cognitive.Module`; only Module derives from it.
 """
 
@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from afnio._utils import _validate_multi_turn_messages, is_multi_turn_messages
+from afnio._utils import is_multi_turn_messages, validate_multi_turn_messages
 from afnio._variable import Variable
 from afnio.cognitive.parameter import Parameter
 from afnio.models.model import BaseModel
@@ -23,7 +23,7 @@ _MISSING = object()
 if TYPE_CHECKING:
     from afnio.cognitive.modules.module import Module
 
-__all__ = ["REGISTRIES", "_Registration", "is_chat", "is_function"]
+__all__ = ["REGISTRIES", "Registration", "is_chat", "is_function"]
 
 # Registry attribute -> (what the error messages call a member, what it must be).
 REGISTRIES: dict[str, tuple[str, str]] = {
@@ -64,9 +64,9 @@ def is_chat(value: Any) -> bool:
         return False
 
 
-class _Registration:
+class Registration:
     """The registries of a Module and the methods that fill them (``isinstance(x,
-    _Registration)`` is how this file recognises a Module)."""
+    Registration)`` is how this file recognises a Module)."""
 
     _parameters: OrderedDict[str, Parameter | None]
     _buffers: OrderedDict[str, Variable | None]
@@ -154,7 +154,7 @@ class _Registration:
         """
         self._check_name("_chats", name)
         if messages is not None:
-            _validate_multi_turn_messages(messages)
+            validate_multi_turn_messages(messages)
             if not messages:
                 raise TypeError(
                     f"Cannot assign an empty list to chat '{name}' (a non-empty "
@@ -215,7 +215,7 @@ class _Registration:
             TypeError: If ``module`` is not a Module or None.
         """
         self._check_name("_modules", name)
-        if module is not None and not isinstance(module, _Registration):
+        if module is not None and not isinstance(module, Registration):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._modules[name] = module
 
@@ -237,7 +237,7 @@ class _Registration:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
-            if isinstance(value, (Parameter, _Registration, BaseModel)):
+            if isinstance(value, (Parameter, Registration, BaseModel)):
                 kind = "parameters" if isinstance(value, Parameter) else "members"
                 raise AttributeError(f"Cannot assign {kind} before Module.__init__() call.")
             object.__setattr__(self, name, value)
@@ -284,7 +284,7 @@ class _Registration:
             raise
 
     def _select_registry(self, value: Any) -> str | None:
-        if isinstance(value, _Registration):
+        if isinstance(value, Registration):
             return "_modules"
         if isinstance(value, list) and is_chat(value):
             return "_chats"

@@ -13,7 +13,7 @@ import pickle
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from afnio._utils import _validate_function, _validate_multi_turn_messages
+from afnio._utils import validate_function, validate_multi_turn_messages
 from afnio._variable import Variable
 from afnio.autodiff.grad_mode import no_grad
 from afnio.cognitive.parameter import Parameter
@@ -22,12 +22,12 @@ from afnio.models.model import BaseModel
 if TYPE_CHECKING:
     from afnio.cognitive.modules.module import Module
 
-__all__ = ["StateDict", "_IncompatibleKeys", "load_state", "save_state"]
+__all__ = ["IncompatibleKeys", "StateDict", "load_state", "save_state"]
 
 _EXTRA_STATE = "_extra_state"
 
 
-class _IncompatibleKeys(NamedTuple):
+class IncompatibleKeys(NamedTuple):
     """What ``load_state_dict`` found: keys the module expected but did not get, and keys it
     did not know."""
 
@@ -82,7 +82,7 @@ def _check_savable(key: str, value: Any) -> None:
     if not is_function(value):
         return
     try:
-        _validate_function(value)
+        validate_function(value)
     except (TypeError, ValueError) as exc:
         raise pickle.PicklingError(
             f"Cannot save the function registered as '{key}': {exc} Functions are saved by "
@@ -223,7 +223,7 @@ def _plan_variable(
 
 def _plan_chat(module: Module, name: str, key: str, saved: Any, plan: _Plan, assign: bool) -> None:
     try:
-        _validate_multi_turn_messages(saved)
+        validate_multi_turn_messages(saved)
     except (TypeError, ValueError) as exc:
         plan.errors.append(f'While copying the chat named "{key}": {exc}')
         return
@@ -406,7 +406,7 @@ def load_state(
     strict: bool,
     assign: bool,
     model_clients: Mapping[str, BaseModel] | None,
-) -> _IncompatibleKeys:
+) -> IncompatibleKeys:
     """Implements ``Module.load_state_dict``."""
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
@@ -437,4 +437,4 @@ def load_state(
         )
     for action in plan.actions:
         action()
-    return _IncompatibleKeys(plan.missing, plan.unexpected)
+    return IncompatibleKeys(plan.missing, plan.unexpected)

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from afnio._variable import Variable
-from afnio.autodiff.graph import _calling_module
-from afnio.cognitive.modules._iteration import _Iteration
-from afnio.cognitive.modules._registries import REGISTRIES, _Registration
+from afnio.autodiff.graph import calling_module
+from afnio.cognitive.modules._iteration import IterationState
+from afnio.cognitive.modules._registries import REGISTRIES, Registration
 from afnio.models.model import BaseModel
 
 if TYPE_CHECKING:
-    from afnio.cognitive.modules._state_dict import _IncompatibleKeys
+    from afnio.cognitive.modules._state_dict import IncompatibleKeys
 
 __all__ = ["STEP_OUTPUT", "Module"]
 
@@ -34,7 +34,7 @@ a dict with a ``"loss"`` entry holding that pair (other entries are extra metric
 to skip the batch."""
 
 
-class Module(_Registration, _Iteration):
+class Module(Registration, IterationState):
     """Base class for agents and their building blocks, like ``torch.nn.Module``.
 
     Subclass it, assign members in ``__init__`` (after ``super().__init__()``) and implement
@@ -102,7 +102,7 @@ class Module(_Registration, _Iteration):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Tag the graph nodes made inside with this module's dotted path (node.metadata).
-        calling = _calling_module.get()
+        calling = calling_module.get()
         if calling is None:
             path = type(self).__name__
         else:
@@ -110,11 +110,11 @@ class Module(_Registration, _Iteration):
             members = getattr(owner, "_modules", {})
             name = next((n for n, m in members.items() if m is self), type(self).__name__)
             path = f"{owner_path}.{name}"
-        token = _calling_module.set((self, path))
+        token = calling_module.set((self, path))
         try:
             return self.forward(*args, **kwargs)
         finally:
-            _calling_module.reset(token)
+            calling_module.reset(token)
 
     # -- state dict ----------------------------------------------------------------------------
     def state_dict(self, destination: Any = None, prefix: str = "", keep_vars: bool = False) -> Any:
@@ -151,7 +151,7 @@ class Module(_Registration, _Iteration):
         strict: bool = True,
         assign: bool = False,
         model_clients: Mapping[str, BaseModel] | None = None,
-    ) -> _IncompatibleKeys:
+    ) -> IncompatibleKeys:
         """Copies ``state_dict`` into this module's members.
 
         Everything is checked before anything is changed: if any entry is wrong, no member
@@ -169,7 +169,7 @@ class Module(_Registration, _Iteration):
             model_clients: Live model clients for the model entries.
 
         Returns:
-            ``_IncompatibleKeys(missing_keys, unexpected_keys)``.
+            ``_IncompatibleKeys(missing_keys, unexpected_keys)`` (its repr, as in torch).
 
         Raises:
             TypeError: If ``state_dict`` or ``model_clients`` is not a mapping.

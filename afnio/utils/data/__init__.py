@@ -25,5 +25,3 @@ __all__ = [
     "SequentialSampler",
     "WeightedRandomSampler",
 ]
-
-assert __all__ == sorted(__all__)

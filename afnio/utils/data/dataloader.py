@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from afnio._variable import Variable
 from afnio.utils.data.dataset import Dataset
-from afnio.utils.data.sampler import RandomSampler, SequentialSampler, _check_seed
+from afnio.utils.data.sampler import RandomSampler, SequentialSampler, check_seed
 
 __all__ = ["DataLoader", "collate_tuple", "default_collate", "uncollate"]
 
@@ -274,7 +274,7 @@ class DataLoader(Generic[T_co]):
             raise ValueError(f"shuffle should be True or False, but got shuffle={shuffle!r}")
         if not isinstance(drop_last, bool):
             raise ValueError(f"drop_last should be True or False, but got drop_last={drop_last!r}")
-        _check_seed(seed)
+        check_seed(seed)
         if sampler is not None:
             if shuffle:
                 raise ValueError("sampler option is mutually exclusive with shuffle")

@@ -21,7 +21,7 @@ def _is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _check_seed(seed: object) -> None:
+def check_seed(seed: object) -> None:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise TypeError(f"seed should be an int or None, but got seed={seed!r}")
 
@@ -120,7 +120,7 @@ class RandomSampler(Sampler[int]):
             raise TypeError(
                 f"replacement should be a boolean value, but got replacement={replacement!r}"
             )
-        _check_seed(seed)
+        check_seed(seed)
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
@@ -205,7 +205,7 @@ class WeightedRandomSampler(Sampler[int]):
             raise ValueError(
                 f"replacement should be a boolean value, but got replacement={replacement!r}"
             )
-        _check_seed(seed)
+        check_seed(seed)
         if (
             not isinstance(weights, Sequence)
             or isinstance(weights, (str, bytes))

@@ -6,6 +6,4 @@ Download helpers live in :mod:`afnio.utils.datasets.utils`.
 from afnio.utils.datasets.facility_support import FacilitySupport
 from afnio.utils.datasets.trec import TREC
 
-__all__ = ["FacilitySupport", "TREC"]
-
-assert __all__ == sorted(__all__)
+__all__ = ["TREC", "FacilitySupport"]

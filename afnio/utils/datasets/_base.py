@@ -15,7 +15,7 @@ T_co = TypeVar("T_co", covariant=True)
 _SPLIT_NAMES = {"train": "Train", "val": "Validation", "test": "Test"}
 
 
-class _DownloadedDataset(Dataset[T_co]):
+class DownloadedDataset(Dataset[T_co]):
     """A dataset read from raw files under ``{root}/{ClassName}/raw``, downloaded on first use.
 
     Subclasses set ``mirrors`` (base URLs, tried in order, each followed by the file name) and

@@ -7,7 +7,7 @@ import os
 import random
 
 from afnio._variable import Variable
-from afnio.utils.datasets._base import _DownloadedDataset
+from afnio.utils.datasets._base import DownloadedDataset
 from afnio.utils.datasets.utils import PathLike
 
 __all__ = ["FacilitySupport"]
@@ -17,7 +17,7 @@ _SPLITS = ["train", "val", "test"]
 FacilitySupportSample = tuple[Variable, tuple[Variable, Variable, Variable]]
 
 
-class FacilitySupport(_DownloadedDataset[FacilitySupportSample]):
+class FacilitySupport(DownloadedDataset[FacilitySupportSample]):
     """The Facility Support Analyzer dataset: 200 enterprise emails and messages about facility
     maintenance and support, each labelled with an urgency, a sentiment and service categories.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 
-from afnio.utils.datasets._base import _DownloadedDataset
+from afnio.utils.datasets._base import DownloadedDataset
 from afnio.utils.datasets.utils import PathLike
 
 __all__ = ["TREC"]
@@ -32,7 +32,7 @@ def _read_labelled_questions(path: str) -> list[TRECSample]:
     return samples
 
 
-class TREC(_DownloadedDataset[TRECSample]):
+class TREC(DownloadedDataset[TRECSample]):
     """The TREC question classification dataset (Li & Roth): questions labelled with one of 6
     coarse classes (ABBR, DESC, ENTY, HUM, LOC, NUM) and one of 50 fine classes (``HUM:ind``,
     ``LOC:city``, …).

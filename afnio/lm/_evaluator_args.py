@@ -1,4 +1,4 @@
-"""Argument checks and small helpers shared by the evaluators of :mod:`afnio.autodiff.evaluator`."""
+"""Argument checks and small helpers shared by the evaluators of :mod:`afnio.lm.evaluators`."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from typing import Any
 from afnio._variable import Variable
 
 
-def _roles(prediction: Variable) -> tuple[str, str]:
+def evaluator_roles(prediction: Variable) -> tuple[str, str]:
     return (
         f"Evaluation result score of {prediction.role}",
         f"Evaluation result explanation of {prediction.role}",
     )
 
 
-def _check_prediction(prediction: Any) -> None:
+def check_prediction(prediction: Any) -> None:
     if not isinstance(prediction, Variable):
         raise TypeError(f"`prediction` must be a Variable, but got {type(prediction).__name__}.")
 
 
-def _target_data(target: Any, n: int | None, optional: bool = False) -> list[Any] | Any:
+def target_values(target: Any, n: int | None, optional: bool = False) -> list[Any] | Any:
     """Target values, one per sample (a scalar target is shared by a batch)."""
     if target is None and optional:
         return None
@@ -43,7 +43,7 @@ def _target_data(target: Any, n: int | None, optional: bool = False) -> list[Any
     return data if n is None else [data] * n
 
 
-def _purpose(value: Any, argname: str, required: bool = True) -> str | None:
+def check_purpose(value: Any, argname: str, required: bool = True) -> str | None:
     if value is None and not required:
         return None
     text = value.data if isinstance(value, Variable) else value
@@ -54,30 +54,30 @@ def _purpose(value: Any, argname: str, required: bool = True) -> str | None:
     return text
 
 
-def _check_callable(value: Any, argname: str) -> None:
+def check_callable(value: Any, argname: str) -> None:
     if value is not None and not callable(value):
         raise TypeError(f"`{argname}` must be a function or None, but got {type(value).__name__}.")
 
 
-def _reduction(reduction_fn: Any, reduction_fn_purpose: Any) -> str | None:
-    _check_callable(reduction_fn, "reduction_fn")
+def describe_reduction(reduction_fn: Any, reduction_fn_purpose: Any) -> str | None:
+    check_callable(reduction_fn, "reduction_fn")
     if reduction_fn is None:
         return None
-    return _purpose(reduction_fn_purpose, "reduction_fn_purpose")
+    return check_purpose(reduction_fn_purpose, "reduction_fn_purpose")
 
 
-def _check_score(score: Any) -> Any:
+def check_score(score: Any) -> Any:
     if isinstance(score, (bool, int, float)):
         return score
     raise TypeError(f"`eval_fn` must return a number or a bool per sample, but got {score!r}.")
 
 
-def _empty_like(prediction: Variable, n: int | None) -> Variable:
+def empty_feedback_like(prediction: Variable, n: int | None) -> Variable:
     data: Any = [""] * n if n is not None else ""
     return Variable(data, role=f"feedback to {prediction.role}")
 
 
-def _downstream(*grads: Variable | None) -> str:
+def downstream_feedback(*grads: Variable | None) -> str:
     texts: list[str] = []
     for grad in grads:
         if grad is None:
@@ -87,7 +87,7 @@ def _downstream(*grads: Variable | None) -> str:
     return "\n\n".join(texts)
 
 
-def _only_prediction(ctx: Any, grad: Variable | None) -> tuple[Variable | None, ...]:
+def prediction_gradient_only(ctx: Any, grad: Variable | None) -> tuple[Variable | None, ...]:
     """One gradient per input edge: ``grad`` for the prediction (first input), None otherwise."""
     out: list[Variable | None] = []
     given = False

@@ -1,65 +1,43 @@
-"""The machinery shared by language-model backward passes (and the LM judge's forward).
+"""How language-model backward passes turn model feedback into gradients.
 
 * Targets: which Variables of a call receive feedback, with their value in each sample.
 * Gradients: how per-sample feedback becomes exactly one gradient per Variable (see
-  :mod:`afnio.autodiff.lm_ops` for the rule).
-* Structured calls: send, parse defensively (code fences, surrounding text), and on an unusable
-  reply ask again, showing the model its answer and the problem, up to
-  ``BACKWARD_PASS_MAX_RETRIES`` times; then a clear error naming the node, the model and what was
-  expected. The record of the call that succeeded gets the parsed value.
+  :mod:`afnio.lm.chat_completion` for the rule).
+* The backward-model call of one sample (a structured call, see :mod:`afnio.lm.structured`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from afnio._model_client import get_backward_model_client
-from afnio._recording import current_owner, current_phase, current_recorder, recording_to
 from afnio._variable import Variable
-from afnio.autodiff._prompts import (
-    FeedbackTarget,
-    chat_backward_messages,
-    feedback_response_format,
-    repair_message,
-)
-from afnio.autodiff.config import BACKWARD_PASS_MAX_RETRIES
+from afnio.lm._prompts import FeedbackTarget, chat_backward_messages, feedback_response_format
+from afnio.lm.structured import feedback_parser, structured_call
+from afnio.lm.templates import PromptInput, as_text
 from afnio.models.records import sample_index
 
-if TYPE_CHECKING:
-    from afnio.autodiff.lm_ops import _Input
-
 __all__ = [
-    "UnusableReply",
-    "as_text",
+    "GradientTarget",
     "backward_feedback",
     "collect_targets",
-    "feedback_parser",
     "gather_all",
     "gradients_for",
     "merge_feedback",
-    "parse_json_object",
-    "parse_verdict",
     "per_sample_feedback",
     "split_sample_feedback",
-    "structured_call",
 ]
-
-
-def as_text(value: Any) -> str:
-    """``value`` as prompt text (``None`` is empty)."""
-    return "" if value is None else str(value)
 
 
 # -- feedback targets ------------------------------------------------------------------------------
 
 
 @dataclass
-class _Target:
+class GradientTarget:
     """A Variable that receives a gradient, and its per-sample values."""
 
     variable: Variable
@@ -69,16 +47,16 @@ class _Target:
 
 
 def collect_targets(
-    messages: Sequence[dict[str, Any]], inputs: Sequence[_Input], n: int | None
-) -> list[_Target]:
+    messages: Sequence[dict[str, Any]], inputs: Sequence[PromptInput], n: int | None
+) -> list[GradientTarget]:
     """The Variables of ``messages`` and ``inputs`` that require grad, each once, in order."""
-    targets: dict[int, _Target] = {}
+    targets: dict[int, GradientTarget] = {}
     indices = range(n) if n is not None else [0]
 
     def add(var: Variable, kind: str, where: str, sample: int, value: Any) -> None:
         target = targets.get(id(var))
         if target is None:
-            target = targets[id(var)] = _Target(var, kind, where)
+            target = targets[id(var)] = GradientTarget(var, kind, where)
         elif where not in target.where:
             target.where += f"; {where}"
         target.samples.setdefault(sample, as_text(value))
@@ -143,7 +121,7 @@ def split_sample_feedback(text: str) -> list[tuple[int | None, str]]:
 
 
 def gradients_for(
-    ctx: Any, targets: Sequence[_Target], feedback: dict[int, dict[int, str]], n: int | None
+    ctx: Any, targets: Sequence[GradientTarget], feedback: dict[int, dict[int, str]], n: int | None
 ) -> tuple[Variable | None, ...]:
     """One gradient per input edge of ``ctx``: the merged feedback of each target Variable.
 
@@ -173,130 +151,6 @@ def gradients_for(
     return tuple(out)
 
 
-# -- structured calls with parsing retries ---------------------------------------------------------
-
-
-class UnusableReply(Exception):
-    """A model reply that cannot be used; ``count_mismatch`` when fields are missing."""
-
-    def __init__(self, problem: str, count_mismatch: bool = False) -> None:
-        super().__init__(problem)
-        self.count_mismatch = count_mismatch
-
-
-def parse_json_object(reply: str) -> dict[str, Any]:
-    """Parses a JSON object from a model reply, tolerating code fences and surrounding text.
-
-    Raises:
-        UnusableReply: If no JSON object can be read.
-    """
-    text = reply.strip()
-    fenced = re.match(r"^```[A-Za-z]*\s*(.*?)\s*```$", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
-    candidates = [text]
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start : end + 1])
-    for candidate in candidates:
-        try:
-            value = json.loads(candidate)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            return value
-        raise UnusableReply(f"the reply is JSON but not an object (got {type(value).__name__}).")
-    raise UnusableReply("the reply is not valid JSON.")
-
-
-def feedback_parser(names: Sequence[str]) -> Callable[[str], dict[str, str]]:
-    """Returns a parser of a feedback reply: one string per name in ``names``."""
-
-    def parse(reply: str) -> dict[str, str]:
-        obj = parse_json_object(reply)
-        missing = [name for name in names if name not in obj]
-        if missing and len(names) == 1 and len(obj) == 1:
-            obj = {names[0]: next(iter(obj.values()))}
-            missing = []
-        if missing:
-            raise UnusableReply(
-                f"expected {len(names)} feedback field(s) {list(names)!r}, got {len(obj)} "
-                f"({sorted(obj)!r}); missing {missing!r}.",
-                count_mismatch=len(obj) != len(names),
-            )
-        return {name: _feedback_text(obj[name]) for name in names}
-
-    return parse
-
-
-def _feedback_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    return json.dumps(value)
-
-
-class _CallCapture:
-    """Forwards model-call records to the recorder in effect and keeps them (to set ``parsed``)."""
-
-    def __init__(self) -> None:
-        self.outer = current_recorder()
-        self.owner = current_owner()
-        self.records: list[Any] = []
-
-    def name(self) -> str | None:
-        name = getattr(self.owner, "name", None)
-        return name() if callable(name) else None
-
-    def record(self, record: Any) -> None:
-        self.records.append(record)
-        if self.outer is not None:
-            self.outer(record)
-
-
-async def structured_call(
-    send: Callable[[list[dict[str, Any]]], Awaitable[str]],
-    messages: list[dict[str, Any]],
-    parse: Callable[[str], Any],
-    expected: str,
-    model: str | None,
-) -> Any:
-    """Sends ``messages`` and parses the reply, asking again (with the problem explained) up to
-    ``BACKWARD_PASS_MAX_RETRIES`` times.
-
-    Raises:
-        RuntimeError: If no reply could be parsed, naming the node, the model and ``expected``.
-        ValueError: If the last reply was JSON with the wrong number of fields.
-    """
-    conversation = list(messages)
-    attempts = BACKWARD_PASS_MAX_RETRIES + 1
-    problem: UnusableReply | None = None
-    reply = ""
-    capture = _CallCapture()
-    for _ in range(attempts):
-        with recording_to(capture.record, current_phase()):
-            reply = await send(conversation)
-        try:
-            parsed = parse(reply)
-        except UnusableReply as exc:
-            problem = exc
-            conversation = [*messages, *repair_message(reply, str(exc))]
-            continue
-        if capture.records:
-            capture.records[-1].parsed = parsed
-        return parsed
-    assert problem is not None
-    node = capture.name() or "a model call outside the graph"
-    message = (
-        f"{node}: the reply of model {model!r} could not be used after {attempts} attempts; "
-        f"expected {expected}. Last problem: {problem} Last reply: {reply!r:.300}"
-    )
-    if problem.count_mismatch:
-        raise ValueError(message)
-    raise RuntimeError(message)
-
-
 async def gather_all(coros: Sequence[Awaitable[Any]]) -> list[Any]:
     """Awaits every coroutine concurrently; raises the first error in input order, if any."""
     results = await asyncio.gather(*coros, return_exceptions=True)
@@ -311,7 +165,7 @@ async def backward_feedback(
     response: str,
     response_role: str,
     objective: str,
-    targets: Sequence[tuple[_Target, str]],
+    targets: Sequence[tuple[GradientTarget, str]],
     evaluation: bool = False,
     sample: int | None = None,
 ) -> dict[int, str]:
@@ -357,28 +211,6 @@ def per_sample_feedback(grad: Variable | None, n: int | None) -> list[str]:
             )
         return [as_text(d).strip() for d in data]
     return [as_text(data).strip()] * size
-
-
-def parse_verdict(reply: str) -> dict[str, Any]:
-    """Parses an LM judge's reply: ``{"score": number | bool, "explanation": str}``."""
-    obj = parse_json_object(reply)
-    missing = [key for key in ("score", "explanation") if key not in obj]
-    if missing:
-        raise UnusableReply(f"expected the keys 'score' and 'explanation', missing {missing!r}.")
-    score = obj["score"]
-    if isinstance(score, str):
-        lowered = score.strip().lower()
-        if lowered in ("true", "false"):
-            score = lowered == "true"
-        else:
-            try:
-                score = float(lowered) if "." in lowered else int(lowered)
-            except ValueError:
-                raise UnusableReply(f"'score' must be a number or a bool, got {score!r}.") from None
-    if not isinstance(score, (bool, int, float)):
-        raise UnusableReply(f"'score' must be a number or a bool, got {score!r}.")
-    explanation = obj["explanation"]
-    return {"score": score, "explanation": "" if explanation is None else str(explanation)}
 
 
 def merge_feedback(a: Variable | None, b: Variable | None, n: int | None) -> Variable | None:

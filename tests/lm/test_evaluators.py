@@ -8,7 +8,7 @@ import pytest
 import afnio
 import afnio.cognitive.functional as F
 from afnio._model_client import ModelClientSingleton
-from afnio.autodiff.evaluator import DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator
+from afnio.lm import DeterministicEvaluator, ExactMatchEvaluator, LMJudgeEvaluator
 from afnio.models import AsyncOpenAI, OpenAI
 from afnio.testing import Reply
 from afnio.testing.pytest_plugin import local_server
@@ -343,7 +343,7 @@ def test_evaluator_classes_are_marked():
 
 
 def test_evaluation_samples_undo_the_reduction(backward):
-    from afnio.autodiff.evaluator import EvaluationSample, evaluation_samples
+    from afnio.lm.evaluators import EvaluationSample, evaluation_samples
 
     pred = afnio.Variable(["red", "blue", "green"], role="color", requires_grad=True)
     score, explanation = ExactMatchEvaluator.apply(pred, ["red", "green", "green"])
@@ -366,7 +366,7 @@ def test_evaluation_samples_undo_the_reduction(backward):
 
 
 def test_evaluation_samples_of_the_judge(local_server, judge):
-    from afnio.autodiff.evaluator import evaluation_samples
+    from afnio.lm.evaluators import evaluation_samples
 
     local_server.script.when(schema="evaluation", user="^Is 'Ciao'").reply(
         {"score": True, "explanation": "Italian, as asked."}
@@ -387,7 +387,7 @@ def test_evaluation_samples_of_the_judge(local_server, judge):
 
 
 def test_evaluation_samples_of_other_variables():
-    from afnio.autodiff.evaluator import evaluation_samples
+    from afnio.lm.evaluators import evaluation_samples
 
     x = afnio.Variable("a", requires_grad=True)
     assert evaluation_samples(x) is None

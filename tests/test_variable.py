@@ -4,7 +4,7 @@ import pytest
 
 import afnio
 from afnio import JAGGED, Variable
-from afnio._variable import _allow_grad_fn_assignment, is_scalar_variable, is_variable
+from afnio._variable import allow_grad_fn_assignment, is_scalar_variable, is_variable
 
 
 class TestConstruction:
@@ -118,7 +118,7 @@ class TestGraphAttributes:
         y = x + x
         with pytest.raises(AttributeError, match="Direct assignment to `grad_fn`"):
             x.grad_fn = y.grad_fn
-        with _allow_grad_fn_assignment(), pytest.raises(RuntimeError, match="does not require"):
+        with allow_grad_fn_assignment(), pytest.raises(RuntimeError, match="does not require"):
             Variable("z").grad_fn = y.grad_fn
 
     def test_output_nr_setter(self):

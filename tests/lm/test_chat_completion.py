@@ -10,9 +10,9 @@ import pytest
 import afnio
 import afnio.cognitive.functional as F
 from afnio._model_client import ModelClientSingleton
-from afnio.autodiff._prompts import BACKWARD_SYSTEM_PROMPT
 from afnio.autodiff.graph import register_graph_observer
-from afnio.autodiff.lm_ops import ChatCompletion, fill_template, split_sample_feedback
+from afnio.lm import ChatCompletion, fill_template, split_sample_feedback
+from afnio.lm._prompts import BACKWARD_SYSTEM_PROMPT
 from afnio.models import AsyncOpenAI, OpenAI
 from afnio.testing.pytest_plugin import local_server
 
