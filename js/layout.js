@@ -28,6 +28,8 @@
  * @property {number} width
  * @property {number} height
  * @property {Map<string, NodeBox>} nodes By draw-node id.
+ * @property {(NodeBox | undefined)[]} boxes By DOT node index (d<i>): the layout DOT carries no
+ *   ids, so two draw graphs with the same DOT share one layout, bound to each one's ids.
  * @property {Map<string, EdgePath>} edges By draw-edge index ("x<i>").
  * @property {string} engine
  * @property {number} ms Time taken.
@@ -49,6 +51,8 @@ function point(text) {
  * @returns {Omit<Layout, "engine" | "ms">}
  */
 export function parseLayout(json, names) {
+  /** @type {(NodeBox | undefined)[]} */
+  const boxes = [];
   const data = JSON.parse(json);
   const bb = String(data.bb || "0,0,0,0").split(",").map(Number);
   const height = bb[3];
@@ -62,7 +66,7 @@ export function parseLayout(json, names) {
     if (!match || !obj.pos) continue;
     const [x, y] = flip(point(obj.pos));
     const box = { x, y, width: Number(obj.width) * 72, height: Number(obj.height) * 72 };
-    nodes.set(names[Number(match[1])], box);
+    boxes[Number(match[1])] = box;
     byGvid.set(obj._gvid, box);
   }
   /** @type {Map<string, EdgePath>} */
@@ -78,7 +82,34 @@ export function parseLayout(json, names) {
     const b = byGvid.get(edge.head);
     if (a && b) edges.set(id, straight(a, b));
   }
-  return { width: bb[2] - bb[0], height, nodes, edges };
+  return { width: bb[2] - bb[0], height, nodes: bindBoxes(boxes, names), boxes, edges };
+}
+
+/**
+ * @param {(NodeBox | undefined)[]} boxes
+ * @param {string[]} names
+ * @returns {Map<string, NodeBox>}
+ */
+function bindBoxes(boxes, names) {
+  /** @type {Map<string, NodeBox>} */
+  const nodes = new Map();
+  names.forEach((name, i) => {
+    const box = boxes[i];
+    if (box) nodes.set(name, box);
+  });
+  return nodes;
+}
+
+/**
+ * The same layout for another draw graph whose layout DOT is identical (same sizes, same edges,
+ * other ids: a live graph that grew by one operation inside a collapsed chain).
+ * @template {Omit<Layout, "engine" | "ms">} L
+ * @param {L} layout
+ * @param {string[]} names Draw-node id of each DOT node d<i>, for the other draw graph.
+ * @returns {L}
+ */
+export function bindLayout(layout, names) {
+  return { ...layout, nodes: bindBoxes(layout.boxes, names) };
 }
 
 /**

@@ -23,7 +23,7 @@ export function drawGraph(root, draw, layout, state) {
     if (!path) return;
     const classes = [...edge.classes];
     if (edge.id === state.selected) classes.push("selected");
-    const g = s("g", { class: classes.join(" "), "data-id": edge.id });
+    const g = s("g", { class: classes.join(" "), "data-id": edge.id, "data-source": edge.source, "data-target": edge.target });
     g.append(s("path", { class: "afnio-edge-hit", d: path.d }));
     g.append(s("path", { class: "afnio-edge-line", d: path.d }));
     if (path.tip && path.base) g.append(arrow(path.base, path.tip));

@@ -4,7 +4,7 @@ import workerCode from "virtual:layout-worker";
 import { buildDrawGraph } from "./collapse.js";
 import { exportDot, layoutDot } from "./dot.js";
 import { h, s } from "./dom.js";
-import { TimeoutError, WorkerRunner, chooseEngine, parseLayout } from "./layout.js";
+import { TimeoutError, WorkerRunner, bindLayout, chooseEngine, parseLayout } from "./layout.js";
 import { renderPanel } from "./panel.js";
 import { panZoom } from "./panzoom.js";
 import { GraphStore } from "./store.js";
@@ -75,12 +75,17 @@ class GraphViewUI {
     this.expanded = new Set();
     this.extraNodes = 0;
     this.autoFit = true;
-    /** @type {DrawGraph | null} */
+    /** What to draw now. @type {DrawGraph | null} */
     this.draw = null;
     /** @type {{source: string, names: string[]} | null} */
     this.dot = null;
     /** @type {Layout | null} */
     this.layout = null;
+    /** The draw graph on screen (the one `layout` was made or bound for) and its DOT.
+     * @type {DrawGraph | null} */
+    this.drawn = null;
+    /** @type {{source: string, names: string[]} | null} */
+    this.laidOut = null;
     this.layoutToken = 0;
     this.layoutBusy = false;
     this.layoutQueued = false;
@@ -190,7 +195,11 @@ class GraphViewUI {
     this.draw = draw;
     const { engine, limits } = chooseEngine(draw, this.model.get("layout_engine") || "auto");
     const dot = layoutDot(draw, { engine, limits });
-    if (this.layout && this.dot && this.dot.source === dot.source) {
+    if (this.layout && this.laidOut && this.laidOut.source === dot.source) {
+      // Same shape, maybe other ids (the layout DOT holds none): bind the layout to this graph.
+      this.layout = bindLayout(this.layout, dot.names);
+      this.laidOut = dot;
+      this.drawn = draw;
       this.redraw();
     } else {
       this.dot = dot;
@@ -209,6 +218,8 @@ class GraphViewUI {
     if (!this.draw || !this.dot) return;
     if (!this.draw.nodes.length) {
       this.layout = null;
+      this.drawn = null;
+      this.laidOut = null;
       while (this.viewport.firstChild) this.viewport.removeChild(this.viewport.firstChild);
       this.overlay.hidden = false;
       this.overlay.textContent = this.store.rev ? "The graph is empty." : "Waiting for the graph…";
@@ -230,6 +241,8 @@ class GraphViewUI {
     const done = (json, used) => {
       if (this.disposed || token !== this.layoutToken) return;
       this.layout = { ...parseLayout(json, dot.names), engine: used, ms: performance.now() - started };
+      this.laidOut = dot;
+      this.drawn = draw; // not this.draw: it may have changed while the layout ran
       this.overlay.hidden = true;
       this.redraw();
       if (this.autoFit) this.fit();
@@ -254,18 +267,17 @@ class GraphViewUI {
         this.layoutBusy = false;
         if (this.layoutQueued && !this.disposed) {
           this.layoutQueued = false;
-          this.dot = null;
           this.update();
         }
       });
   }
 
   redraw() {
-    if (!this.layout || !this.draw) return;
-    drawGraph(this.viewport, this.draw, this.layout, { selected: this.model.get("selected") || "" });
+    if (!this.layout || !this.drawn) return;
+    drawGraph(this.viewport, this.drawn, this.layout, { selected: this.model.get("selected") || "" });
     this.pz.setContentSize(this.layout.width, this.layout.height);
-    this.root.dataset.shown = String(this.draw.shown);
-    this.root.dataset.total = String(this.draw.total);
+    this.root.dataset.shown = String(this.drawn.shown);
+    this.root.dataset.total = String(this.drawn.total);
     this.root.dataset.engine = this.layout.engine;
     this.root.dataset.layoutMs = this.layout.ms.toFixed(0);
     this.root.dataset.rev = String(this.store.rev);
@@ -298,7 +310,7 @@ class GraphViewUI {
     const target = /** @type {Element | null} */ (event.target instanceof Element ? event.target.closest("[data-id]") : null);
     if (!target) return;
     const id = target.getAttribute("data-id") || "";
-    const drawNode = this.draw?.nodes.find((n) => n.id === id);
+    const drawNode = this.drawn?.nodes.find((n) => n.id === id);
     if (drawNode && drawNode.kind === "group") {
       if (drawNode.expand === "more") this.extraNodes += this.model.get("max_nodes") || 300;
       else if (drawNode.expand) this.expanded.add(drawNode.expand);
@@ -349,7 +361,7 @@ class GraphViewUI {
 
   renderStatus() {
     const parts = [];
-    const draw = this.draw;
+    const draw = this.drawn ?? this.draw;
     if (draw) parts.push(draw.shown < draw.total ? `${draw.shown} of ${draw.total} nodes drawn` : `${draw.total} nodes`);
     if (this.layout) parts.push(`layout ${this.layout.engine} ${this.layout.ms.toFixed(0)} ms`);
     const b = this.store.backward;
