@@ -22,7 +22,7 @@ from afnio.autodiff import graph
 from afnio.autodiff.config import IDENTITY_GRADIENT_DATA
 from afnio.autodiff.function import FREED_GRAPH_ERROR, BackwardFunction
 from afnio.autodiff.grad_mode import task_grad_mode
-from afnio.autodiff.graph import AccumulateGrad, GradientEdge, Node
+from afnio.autodiff.graph import AccumulateGrad, GradientEdge, Node, run_hooks
 
 __all__ = ["backward", "combine_gradients"]
 
@@ -224,7 +224,10 @@ class _Pass:
         self.id = next(_backward_ids)
         # node -> output slot -> [(order key, gradient)]
         self.buffers: dict[Node, dict[int, list[tuple[tuple[int, ...], Variable]]]] = {}
-        self.accumulated: list[tuple[Variable, Variable, Node]] = []
+        # Stored only when the whole pass succeeded (see _commit), in arrival order: gradients
+        # of leaves (their AccumulateGrad runs their hooks) and of retained non-leaves (whose
+        # hooks already ran when the gradient arrived).
+        self.to_store: list[tuple[Node, Variable, Variable]] = []
 
     def _discover(self) -> tuple[dict[Node, int], set[Node]]:
         """Finds the nodes to run and, for each, how many edges point to it."""
@@ -330,12 +333,9 @@ class _Pass:
             )
             for _, grad in items:
                 if var is not None:
-                    for hook in list((var._hooks or {}).values()):
-                        replaced = hook(grad)
-                        if replaced is not None:
-                            grad = replaced
+                    grad = run_hooks(var._hooks, grad)
                     if var._retain_grad and not isinstance(node, AccumulateGrad):
-                        self.accumulated.append((var, grad, node))
+                        self.to_store.append((node, var, grad))
                 grads.append(grad)
             out[slot] = grads
         return out
@@ -345,8 +345,7 @@ class _Pass:
         graph.emit("node_started", node=node, backward_id=self.id)
         per_slot = self._gradients_for(node)
         if isinstance(node, AccumulateGrad):
-            for grad in per_slot.get(0, []):
-                self.accumulated.append((node.variable, grad, node))
+            self.to_store.extend((node, node.variable, grad) for grad in per_slot.get(0, []))
             return ()
         if not per_slot:
             return None  # nothing reached this node: its inputs get nothing either
@@ -354,10 +353,7 @@ class _Pass:
         grad_outputs: tuple[Any, ...] = tuple(
             combine_gradients(per_slot[i]) if i in per_slot else None for i in range(n_outputs)
         )
-        for hook in list((node._pre_hooks or {}).values()):
-            replaced = hook(grad_outputs)
-            if replaced is not None:
-                grad_outputs = tuple(replaced)
+        grad_outputs = run_hooks(node._pre_hooks, grad_outputs, check=tuple)
         inline = isinstance(node, BackwardFunction) and node._forward_cls._inline_backward
         if inline:  # pure text ops: no model call to record
             return self._post(node, node.apply(*grad_outputs), grad_outputs)
@@ -384,16 +380,16 @@ class _Pass:
             grads: tuple[Any, ...] = node._map_grad_inputs(result)
         else:
             grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
-        for hook in list((node._post_hooks or {}).values()):
-            replaced = hook(grads, grad_outputs)
-            if replaced is not None:
-                if len(replaced) != len(grads):
-                    raise RuntimeError(
-                        f"A hook on {node.name()} returned {len(replaced)} gradients, "
-                        f"expected {len(grads)}."
-                    )
-                grads = tuple(replaced)
-        return grads
+
+        def same_length(replaced: Any) -> tuple[Any, ...]:
+            if len(replaced) != len(grads):
+                raise RuntimeError(
+                    f"A hook on {node.name()} returned {len(replaced)} gradients, "
+                    f"expected {len(grads)}."
+                )
+            return tuple(replaced)
+
+        return run_hooks(node._post_hooks, grads, grad_outputs, check=same_length)
 
     def _finish(
         self,
@@ -423,13 +419,11 @@ class _Pass:
         ready.extend(became_ready)
 
     def _commit(self) -> None:
-        for variable, grad, node in self.accumulated:
+        for node, variable, grad in self.to_store:
             if isinstance(node, AccumulateGrad):
-                for hook in list((variable._hooks or {}).values()):
-                    replaced = hook(grad)
-                    if replaced is not None:
-                        grad = replaced
-            variable._grad.append(grad)
+                (grad,) = node.apply(grad)
+            else:
+                variable._grad.append(grad)
             graph.emit(
                 "gradient_accumulated",
                 node=node,

@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from afnio._variable import Variable
@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _handle_ids = itertools.count()
 _sequence_nrs = itertools.count()
@@ -229,10 +231,32 @@ class Node:
         return f"<{self.name()} object at {hex(id(self))}>"
 
 
+def run_hooks(
+    hooks: dict[int, Callable[..., Any]] | None,
+    value: T,
+    *args: Any,
+    check: Callable[[Any], T] | None = None,
+) -> T:
+    """Calls each hook in registration order as ``hook(value, *args)``; a hook that returns
+    something other than ``None`` replaces ``value`` (after ``check``, which may convert it or
+    raise) for the hooks that follow. Returns the final value.
+
+    This is the one hook runner of the engine: Variable hooks, node pre-hooks and node hooks.
+    """
+    if not hooks:
+        return value
+    for hook in list(hooks.values()):  # a hook may remove itself
+        replaced = hook(value, *args)
+        if replaced is not None:
+            value = check(replaced) if check is not None else replaced
+    return value
+
+
 class AccumulateGrad(Node):
     """The node that appends incoming gradients to a leaf Variable's ``grad`` list.
 
     There is one per leaf that requires gradients, shared by every graph that uses the leaf.
+    The engine stores leaf gradients through :meth:`apply` once the whole pass succeeded.
     """
 
     _name = "AccumulateGrad"
@@ -241,11 +265,19 @@ class AccumulateGrad(Node):
         super().__init__()
         self.variable = variable
 
-    def apply(self, *grads: Variable) -> tuple[()]:
-        """Appends each gradient to the leaf's ``grad`` list."""
+    def apply(self, *grads: Variable) -> tuple[Variable, ...]:
+        """Runs the leaf's hooks on each gradient and appends the result to its ``grad`` list.
+
+        Returns:
+            The gradients as stored (after the hooks), in order. (``torch``'s node returns
+            nothing; afnio's engine reports what was stored to graph observers.)
+        """
+        stored = []
         for grad in grads:
+            grad = run_hooks(self.variable._hooks, grad)
             self.variable._grad.append(grad)
-        return ()
+            stored.append(grad)
+        return tuple(stored)
 
     @property
     def input_variables(self) -> tuple[Variable, ...]:

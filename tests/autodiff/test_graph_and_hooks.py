@@ -139,6 +139,58 @@ class TestHooks:
         y.backward(Variable("again"))
         assert len(calls) == 2 and x.grad[1].data.endswith("again")
 
+    def test_accumulate_grad_is_the_one_way_a_leaf_stores_gradients(self):
+        # The engine stores leaf gradients through AccumulateGrad.apply: calling the node
+        # directly does what a backward pass does (hooks, then append).
+        x = Variable("x", role="x", requires_grad=True)
+        x.register_hook(lambda g: Variable(g.data + "!", role=g.role))
+        node = get_gradient_edge(x).node
+        stored = node.apply(Variable("direct", role="feedback to x"))
+        assert [g.data for g in stored] == ["direct!"]
+        (x + Variable("y")).backward(Variable("G"))
+        assert x.grad[0].data == "direct!"
+        assert x.grad[1].data.endswith("G!")
+        seen = []
+        original = AccumulateGrad.apply
+
+        def spy(self, *grads):
+            seen.append(self.variable.role)
+            return original(self, *grads)
+
+        AccumulateGrad.apply = spy
+        try:
+            (x + Variable("y")).backward(Variable("G"))
+        finally:
+            AccumulateGrad.apply = original
+        assert seen == ["x"] and len(x.grad) == 3
+
+    def test_hooks_run_in_order_and_may_remove_themselves(self):
+        x = Variable("x", role="x", requires_grad=True)
+        order = []
+        handles = []
+
+        def first(g):
+            order.append("first")
+            handles[0].remove()
+            return Variable(g.data + "1", role=g.role)
+
+        def second(g):
+            order.append("second")
+            return Variable(g.data + "2", role=g.role)
+
+        handles.append(x.register_hook(first))
+        handles.append(x.register_hook(second))
+        (x + Variable("y")).backward(Variable("G"))
+        assert order == ["first", "second"] and x.grad[0].data.endswith("G12")
+        (x + Variable("y")).backward(Variable("G"))
+        assert order == ["first", "second", "second"]
+
+    def test_a_node_hook_returning_the_wrong_number_of_gradients_is_named(self):
+        y = Variable("x", requires_grad=True) + Variable("y")
+        y.grad_fn.register_hook(lambda grad_inputs, grad_outputs: (None,))
+        with pytest.raises(RuntimeError, match="A hook on AddBackward0 returned 1 gradients"):
+            y.backward(Variable("G"))
+
     def test_handle_as_context_manager(self):
         x = Variable("x", requires_grad=True)
         seen = []
