@@ -24,6 +24,7 @@ __all__ = [
     "MAX_TEXT",
     "VERSION",
     "call_to_dict",
+    "call_usage",
     "function_fields",
     "gradient_to_dict",
     "graph_to_dict",
@@ -256,6 +257,36 @@ def call_to_dict(record: Any) -> dict[str, Any]:
         raw = {"repr": repr(record)}
     safe, _ = json_safe(raw)
     return safe if isinstance(safe, dict) else {"value": safe}
+
+
+def call_usage(call: dict[str, Any]) -> tuple[dict[str, int], float | None, str | None]:
+    """The tokens, cost and currency of a call dict (from :func:`call_to_dict`).
+
+    Returns:
+        ``(tokens, amount, currency)``: the token counts found, the cost (``None`` when the
+        call is unpriced) and its currency (``None`` when not said).
+
+    Example:
+        >>> call_usage({"usage": {"total_tokens": 12}, "cost": 0.5})
+        ({'total_tokens': 12}, 0.5, None)
+        >>> call_usage({"usage": {}, "cost": None})
+        ({}, None, None)
+    """
+    usage = call.get("usage") or {}
+    tokens = {}
+    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = usage.get(key) if isinstance(usage, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            tokens[key] = int(value)
+    cost = call.get("cost")
+    if cost is None and isinstance(usage, dict):
+        cost = usage.get("cost")
+    currency = None
+    if isinstance(cost, dict):
+        currency = cost.get("currency")
+        cost = cost.get("amount")
+    amount = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+    return tokens, amount, currency
 
 
 def function_fields(node: Node) -> dict[str, Any]:

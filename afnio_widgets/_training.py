@@ -14,7 +14,7 @@ import traitlets
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
 from afnio.trainer import Callback
 from afnio_widgets._assets import bundle
-from afnio_widgets._graph import call_to_dict, json_safe
+from afnio_widgets._graph import call_to_dict, call_usage, json_safe
 from afnio_widgets._live import Throttle
 
 __all__ = ["TrainingState", "TrainingView"]
@@ -50,24 +50,6 @@ def metrics_to_dict(metrics: Any) -> dict[str, float]:
         if number is not None:
             out[str(key)] = number
     return out
-
-
-def _usage_of(call: dict[str, Any]) -> tuple[dict[str, int], float, str | None]:
-    usage = call.get("usage") or {}
-    tokens = {}
-    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        value = usage.get(key) if isinstance(usage, dict) else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            tokens[key] = int(value)
-    cost = call.get("cost")
-    if cost is None and isinstance(usage, dict):
-        cost = usage.get("cost")
-    currency = None
-    if isinstance(cost, dict):
-        currency = cost.get("currency")
-        cost = cost.get("amount")
-    amount = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else 0.0
-    return tokens, amount, currency
 
 
 class TrainingState:
@@ -156,12 +138,12 @@ class TrainingState:
 
     def add_call(self, record: Any) -> None:
         """Adds a model call's tokens and cost to the running totals."""
-        tokens, amount, currency = _usage_of(call_to_dict(record))
+        tokens, amount, currency = call_usage(call_to_dict(record))
         with self._lock:
             usage = self._data["usage"]
             for key, value in tokens.items():
                 usage[key] += value
-            usage["cost"] += amount
+            usage["cost"] += amount or 0.0
             if currency:
                 usage["currency"] = currency
             usage["calls"] += 1
