@@ -5,6 +5,7 @@
 * :func:`trace` (or the ``%%afnio_trace`` cell magic) shows a view that grows as operations run.
 * :class:`GradModeToggle` switches grad mode; ``%load_ext afnio_widgets`` adds ``%%no_grad``.
 * :class:`TrainingView` follows ``Trainer.fit``: metrics, parameter diffs, tokens and cost.
+* :class:`PromptTuner` explores prompt tuning by hand: run, feedback, step, accept, compare.
 * :func:`to_dot`, :func:`to_json` and :meth:`GraphView.from_json` give static and saved forms.
 """
 
@@ -16,10 +17,12 @@ from afnio_widgets._magics import load_ipython_extension, unload_ipython_extensi
 from afnio_widgets._snapshot import load_graph, to_json
 from afnio_widgets._toggles import GradModeToggle
 from afnio_widgets._training import TrainingView
+from afnio_widgets._tuner import PromptTuner
 
 __all__ = [
     "GradModeToggle",
     "GraphView",
+    "PromptTuner",
     "TrainingView",
     "dot_escape",
     "graph_to_dict",

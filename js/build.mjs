@@ -2,7 +2,8 @@
 //
 // 1. js/layout-worker.js (with Graphviz's WebAssembly inlined) is bundled to a string.
 // 2. js/widget.js imports that string as "virtual:layout-worker" and starts it as a Web Worker.
-// 3. js/training.js, js/gradmode.js and js/styles.css are bundled as they are.
+// 3. js/training.js, js/gradmode.js, js/tuner.js and js/styles.css are bundled as they are;
+//    js/tuner.css (which imports styles.css) becomes tuner.css.
 
 import * as esbuild from "esbuild";
 
@@ -40,6 +41,7 @@ const options = {
     widget: "js/widget.js",
     training: "js/training.js",
     gradmode: "js/gradmode.js",
+    tuner: "js/tuner.js",
   },
   bundle: true,
   format: /** @type {const} */ ("esm"),
@@ -60,9 +62,12 @@ const css = {
   logLevel: /** @type {const} */ ("info"),
 };
 
+const tunerCss = { ...css, entryPoints: ["js/tuner.css"], outfile: `${outdir}/tuner.css` };
+
 if (watch) {
   await (await esbuild.context(options)).watch();
   await (await esbuild.context(css)).watch();
+  await (await esbuild.context(tunerCss)).watch();
 } else {
-  await Promise.all([esbuild.build(options), esbuild.build(css)]);
+  await Promise.all([esbuild.build(options), esbuild.build(css), esbuild.build(tunerCss)]);
 }
