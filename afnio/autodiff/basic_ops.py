@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from afnio._variable import Variable
-from afnio.autodiff.function import Function
+from afnio.autodiff.function import Function, FunctionCtx
 
 __all__ = ["Add", "Split", "Sum"]
 
@@ -99,7 +99,7 @@ class Add(Function):
     _inline_backward = True
 
     @staticmethod
-    def forward(ctx: Any, x: Variable, y: Variable) -> Variable:
+    def forward(ctx: FunctionCtx, x: Variable, y: Variable) -> Variable:
         for name, value in (("x", x), ("y", y)):
             if not isinstance(value, Variable):
                 raise TypeError(
@@ -110,7 +110,9 @@ class Add(Function):
         return Variable(_add_values(x.data, y.data), role=f"{x.role} and {y.role}")
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Variable) -> tuple[Variable | None, Variable | None]:
+    def backward(
+        ctx: FunctionCtx, grad_output: Variable
+    ) -> tuple[Variable | None, Variable | None]:
         grad_output = _check_grad_output("Add", grad_output)
         x, y = ctx.saved_variables
         return _gradient_for(x, grad_output), _gradient_for(y, grad_output)
@@ -158,7 +160,7 @@ class Sum(Function):
     _inline_backward = True
 
     @staticmethod
-    def forward(ctx: Any, x: list[Variable]) -> Variable:
+    def forward(ctx: FunctionCtx, x: list[Variable]) -> Variable:
         if not isinstance(x, (list, tuple)) or not all(isinstance(v, Variable) for v in x):
             raise TypeError(
                 f"Sum expects `x` to be a list of Variables, but got {type(x).__name__}: {x!r:.80}."
@@ -170,7 +172,7 @@ class Sum(Function):
         return Variable(data, role=" and ".join(v.role for v in x))
 
     @staticmethod
-    def backward(ctx: Any, grad_output: Variable) -> tuple[Variable | None, ...]:
+    def backward(ctx: FunctionCtx, grad_output: Variable) -> tuple[Variable | None, ...]:
         grad_output = _check_grad_output("Sum", grad_output)
         return tuple(_gradient_for(v, grad_output) for v in ctx.saved_variables)
 
@@ -211,7 +213,9 @@ class Split(Function):
     _inline_backward = True
 
     @staticmethod
-    def forward(ctx: Any, x: Variable, sep: Any = None, maxsplit: Any = -1) -> tuple[Variable, ...]:
+    def forward(
+        ctx: FunctionCtx, x: Variable, sep: Any = None, maxsplit: Any = -1
+    ) -> tuple[Variable, ...]:
         if not isinstance(x, Variable):
             raise TypeError(f"Split expects `x` to be a Variable, but got {type(x).__name__}.")
         data = x.data
@@ -252,7 +256,9 @@ class Split(Function):
         return tuple(outputs)
 
     @staticmethod
-    def backward(ctx: Any, *grad_outputs: Variable | None) -> tuple[Variable | None, None, None]:
+    def backward(
+        ctx: FunctionCtx, *grad_outputs: Variable | None
+    ) -> tuple[Variable | None, None, None]:
         (x,) = ctx.saved_variables
         if not x.requires_grad:
             return None, None, None

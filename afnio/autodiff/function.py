@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from afnio._recording import recording_to
 from afnio._variable import Variable, allow_grad_fn_assignment
@@ -43,6 +43,12 @@ class FunctionCtx:
     """
 
     needs_input_grad: tuple[bool, ...]
+    """Per argument of ``apply``: whether a Variable in it requires grad."""
+
+    if TYPE_CHECKING:
+        # Any attribute may be stored on ctx (``ctx.sep = sep``) and read back in backward.
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def save_for_backward(self, *values: Any) -> None:
         """Saves values (Variables or anything else) for ``backward``, in order."""
@@ -206,7 +212,7 @@ class Function:
         )
 
     @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    def setup_context(ctx: FunctionCtx, inputs: tuple[Any, ...], output: Any) -> None:
         """Stores what backward needs, when ``forward`` does not take ``ctx``.
 
         ``inputs`` holds the positional arguments of ``apply`` followed by the values of its
@@ -215,7 +221,7 @@ class Function:
         raise NotImplementedError("setup_context is not implemented.")
 
     @staticmethod
-    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+    def backward(ctx: FunctionCtx, *grad_outputs: Any) -> Any:
         """Computes one gradient (Variable or ``None``) per input from the output gradients."""
         raise NotImplementedError(
             "You must implement the backward for your custom autodiff.Function to use it with "

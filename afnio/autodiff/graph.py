@@ -9,14 +9,16 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, get_args
 
 if TYPE_CHECKING:
     from afnio._variable import Variable
+    from afnio.models.records import ModelCall
 
 __all__ = [
     "EVENT_KINDS",
     "AccumulateGrad",
+    "EventKind",
     "GradientEdge",
     "GraphEvent",
     "Node",
@@ -106,7 +108,7 @@ class Node:
         # Created on first use: graphs have many nodes and few of them get hooks or calls.
         self._pre_hooks: dict[int, Callable[..., Any]] | None = None
         self._post_hooks: dict[int, Callable[..., Any]] | None = None
-        self._calls: list[Any] | None = None
+        self._calls: list[ModelCall] | None = None
         self._metadata: dict[str, Any] | None = None
         self.node_id: str | None = None
 
@@ -166,7 +168,7 @@ class Node:
         return self._sequence_nr
 
     @property
-    def calls(self) -> tuple[Any, ...]:
+    def calls(self) -> tuple[ModelCall, ...]:
         """The model calls this node made (forward, backward or optimizer), in call order.
 
         Each item is an :class:`afnio.models.ModelCall` record: messages, completion arguments,
@@ -175,7 +177,7 @@ class Node:
         with _calls_lock:
             return tuple(self._calls or ())
 
-    def _record_call(self, record: Any) -> None:
+    def _record_call(self, record: ModelCall) -> None:
         with _calls_lock:
             if self._calls is None:
                 self._calls = []
@@ -338,7 +340,7 @@ def get_gradient_edge(variable: Variable) -> GradientEdge:
 
 # -- graph events ---------------------------------------------------------------------------------
 
-EVENT_KINDS = (
+EventKind = Literal[
     "node_created",
     "op_without_grad",
     "backward_started",
@@ -347,7 +349,10 @@ EVENT_KINDS = (
     "gradient_accumulated",
     "backward_finished",
     "model_call",
-)
+]
+"""The kinds of :class:`GraphEvent`, in the order a forward and backward pass emit them."""
+
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
 
 @dataclass(frozen=True)
@@ -379,7 +384,7 @@ class GraphEvent:
         record: The model-call record (``model_call``).
     """
 
-    kind: str
+    kind: EventKind
     node: Node | None = None
     variable: Variable | None = None
     gradient: Variable | None = None
@@ -388,7 +393,7 @@ class GraphEvent:
     name: str | None = None
     backward_id: int | None = None
     error: BaseException | None = None
-    record: Any = None
+    record: ModelCall | None = None
 
 
 _observers: dict[int, Callable[[GraphEvent], None]] = {}
@@ -425,7 +430,7 @@ def has_observers() -> bool:
     return bool(_observers)
 
 
-def emit(kind: str, **fields: Any) -> None:
+def emit(kind: EventKind, **fields: Any) -> None:
     """Delivers a :class:`GraphEvent` to every observer; builds nothing when there is none."""
     if not _observers:
         return

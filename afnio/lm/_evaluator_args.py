@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from afnio._variable import Variable
+from afnio.autodiff.function import FunctionCtx
 
 
 def evaluator_roles(prediction: Variable) -> tuple[str, str]:
@@ -87,7 +88,9 @@ def downstream_feedback(*grads: Variable | None) -> str:
     return "\n\n".join(texts)
 
 
-def prediction_gradient_only(ctx: Any, grad: Variable | None) -> tuple[Variable | None, ...]:
+def prediction_gradient_only(
+    ctx: FunctionCtx, grad: Variable | None
+) -> tuple[Variable | None, ...]:
     """One gradient per input edge: ``grad`` for the prediction (first input), None otherwise."""
     out: list[Variable | None] = []
     given = False

@@ -25,7 +25,7 @@ from typing import Any
 
 from afnio._utils import validate_multi_turn_messages
 from afnio._variable import Variable
-from afnio.autodiff.function import Function
+from afnio.autodiff.function import Function, FunctionCtx
 from afnio.lm.feedback import (
     GradientTarget,
     backward_feedback,
@@ -104,7 +104,7 @@ class ChatCompletion(Function):
 
     @staticmethod
     async def forward(
-        ctx: Any,
+        ctx: FunctionCtx,
         forward_model_client: ChatCompletionModel,
         messages: list[dict[str, Any]],
         inputs: dict[str, Any] | None = None,
@@ -138,7 +138,9 @@ class ChatCompletion(Function):
         return Variable(responses if n is not None else responses[0], role=CHAT_RESPONSE_ROLE)
 
     @staticmethod
-    async def backward(ctx: Any, grad_output: Variable | None) -> tuple[Variable | None, ...]:
+    async def backward(
+        ctx: FunctionCtx, grad_output: Variable | None
+    ) -> tuple[Variable | None, ...]:
         (state,) = ctx.saved_variables
         feedback = per_sample_feedback(grad_output, state.n)
         jobs = []

@@ -32,7 +32,7 @@ from afnio._model_client import get_backward_model_client
 from afnio._utils import validate_multi_turn_messages
 from afnio._variable import Variable
 from afnio.autodiff.decorators import evaluator
-from afnio.autodiff.function import Function
+from afnio.autodiff.function import Function, FunctionCtx
 from afnio.lm._evaluator_args import (
     check_callable,
     check_prediction,
@@ -95,7 +95,7 @@ _JUDGE_BATCH = (
 
 
 def _deterministic_forward(
-    ctx: Any,
+    ctx: FunctionCtx,
     prediction: Variable,
     target: Any,
     eval_fn: Callable[..., Any],
@@ -149,7 +149,7 @@ def _deterministic_forward(
 
 
 async def _deterministic_backward(
-    ctx: Any, score_grad: Variable | None, explanation_grad: Variable | None
+    ctx: FunctionCtx, score_grad: Variable | None, explanation_grad: Variable | None
 ) -> tuple[Variable | None, ...]:
     (state,) = ctx.saved_variables
     prediction: Variable = ctx.prediction
@@ -229,7 +229,7 @@ class DeterministicEvaluator(Function):
 
     @staticmethod
     def forward(
-        ctx: Any,
+        ctx: FunctionCtx,
         prediction: Variable,
         target: Any,
         eval_fn: Callable[..., Any],
@@ -279,7 +279,7 @@ class ExactMatchEvaluator(Function):
 
     @staticmethod
     def forward(
-        ctx: Any,
+        ctx: FunctionCtx,
         prediction: Variable,
         target: Any,
         reduction_fn: Callable[[list[Any]], Any] | None = builtins.sum,
@@ -349,7 +349,7 @@ class LMJudgeEvaluator(Function):
 
     @staticmethod
     async def forward(
-        ctx: Any,
+        ctx: FunctionCtx,
         forward_model_client: ChatCompletionModel,
         messages: list[dict[str, Any]],
         prediction: Variable,
@@ -453,7 +453,7 @@ class LMJudgeEvaluator(Function):
 
     @staticmethod
     async def backward(
-        ctx: Any, score_grad: Variable | None, explanation_grad: Variable | None
+        ctx: FunctionCtx, score_grad: Variable | None, explanation_grad: Variable | None
     ) -> tuple[Variable | None, ...]:
         (state,) = ctx.saved_variables
         n = state["n"]

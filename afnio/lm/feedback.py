@@ -16,6 +16,7 @@ from typing import Any
 
 from afnio._model_client import get_backward_model_client
 from afnio._variable import Variable
+from afnio.autodiff.function import FunctionCtx
 from afnio.lm._prompts import FeedbackTarget, chat_backward_messages, feedback_response_format
 from afnio.lm.structured import feedback_parser, structured_call
 from afnio.lm.templates import PromptInput, as_text
@@ -121,7 +122,10 @@ def split_sample_feedback(text: str) -> list[tuple[int | None, str]]:
 
 
 def gradients_for(
-    ctx: Any, targets: Sequence[GradientTarget], feedback: dict[int, dict[int, str]], n: int | None
+    ctx: FunctionCtx,
+    targets: Sequence[GradientTarget],
+    feedback: dict[int, dict[int, str]],
+    n: int | None,
 ) -> tuple[Variable | None, ...]:
     """One gradient per input edge of ``ctx``: the merged feedback of each target Variable.
 

@@ -282,3 +282,24 @@ def test_grad_mode_is_off_inside_forward():
 
     y = Probe.apply(Variable("x", requires_grad=True))
     assert y.grad_fn.enabled is False and y.grad_fn.inner_has_graph is False
+
+
+def test_the_design_is_in_the_types():
+    import typing
+
+    from afnio.autodiff import graph
+    from afnio.autodiff.basic_ops import Add
+    from afnio.autodiff.function import Function, FunctionCtx
+    from afnio.models.records import ModelCall
+
+    names = {"ModelCall": ModelCall, "Variable": Variable}  # imported for type checking only
+
+    def hints(obj):
+        return typing.get_type_hints(obj, localns=names)
+
+    assert typing.get_args(graph.EventKind) == graph.EVENT_KINDS
+    assert hints(graph.GraphEvent)["kind"] == graph.EventKind
+    assert hints(graph.GraphEvent)["record"] == ModelCall | None
+    assert hints(graph.Node.calls.fget)["return"] == tuple[ModelCall, ...]
+    for method in (Function.backward, Function.setup_context, Add.forward, Add.backward):
+        assert hints(method)["ctx"] is FunctionCtx
