@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afnio._variable import Variable
-from afnio.autodiff.evaluator import evaluation_samples
-from afnio.autodiff.lm_ops import split_sample_feedback
 from afnio.cognitive import Module
+from afnio.lm import evaluation_samples, split_sample_feedback
 from afnio.optim import Optimizer
 from afnio.trainer import StepOutputError, parse_step_output
 from afnio.utils.data.dataloader import default_collate, uncollate
