@@ -32,6 +32,28 @@ def test_committed_without_outputs(path):
     assert "widgets" not in nb.metadata, f"{path.name}: widget state left in the metadata"
 
 
+def _printed(nb) -> str:
+    return "".join(
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "stream"
+    )
+
+
+def _check_prompt_tuner(nb) -> None:
+    """Offline, accepting the optimizer's proposal visibly raises the score."""
+    printed = _printed(nb)
+    assert "run 1: accuracy 0.67" in printed
+    assert "v1: accuracy 1.00" in printed
+    assert "≠ example 1: v0 positive | v1 negative" in printed
+
+
+CHECKS = {"05_prompt_tuning_interactive": _check_prompt_tuner}
+"""What some notebooks must show, beyond running without errors."""
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, offline, tmp_path):
@@ -51,3 +73,5 @@ def test_notebook_runs(path, offline, tmp_path):
         if out.output_type == "error"
     ]
     assert errors == []
+    if path.stem in CHECKS:
+        CHECKS[path.stem](nb)
