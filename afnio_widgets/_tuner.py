@@ -10,7 +10,6 @@ from typing import Any
 
 import anywidget
 import traitlets
-from ipywidgets import widget_serialization
 
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
 from afnio.cognitive import Module
@@ -113,7 +112,7 @@ class PromptTuner(anywidget.AnyWidget):
     """``{"busy", "action", "calls", "seconds", "error", "message"}``: the action in progress
     (with the model calls done so far), or the last one's error."""
 
-    graph = traitlets.Instance(GraphView, allow_none=True).tag(sync=True, **widget_serialization)
+    graph = anywidget.WidgetTrait().tag(sync=True)
     """The last run's graph, from its feedback on (a :class:`GraphView`; ``None`` before)."""
 
     def __init__(
