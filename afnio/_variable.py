@@ -36,8 +36,22 @@ def allow_grad_fn_assignment() -> Iterator[None]:
         _grad_fn_assignment.allowed = previous
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 40 else f"{text[:20]}...{text[-20:]}"
+def _short(text: str, limit: int = 40) -> str:
+    """``text``, or its first and last ``limit // 2`` characters around ``...`` if longer."""
+    half = limit // 2
+    return text if len(text) <= limit else f"{text[:half]}...{text[-half:]}"
+
+
+def _preview(data: Any, limit: int) -> str:
+    """``data`` for printing: strings quoted and cut, lists of more than six items elided."""
+    if isinstance(data, str):
+        return repr(_short(data, limit))
+    if isinstance(data, list):
+        items = [_preview(x, limit) for x in data]
+        if len(items) > 6:
+            items = [*items[:3], "...", *items[-3:]]
+        return "[" + ", ".join(items) + "]"
+    return repr(data)
 
 
 class Variable:
@@ -329,6 +343,42 @@ class Variable:
         """Returns a new leaf Variable with the same data and role, outside any graph."""
         return Variable(copy.deepcopy(self._data), role=self.role, requires_grad=False)
 
+    def detach_(self) -> Variable:
+        """Detaches this Variable from the graph in place (as ``torch.Tensor.detach_``): it
+        becomes a leaf that does not require grad. Returns ``self``.
+
+        Example:
+            >>> import afnio
+            >>> y = afnio.Variable("a", requires_grad=True) + afnio.Variable("b")
+            >>> y.detach_() is y, y.grad_fn, y.requires_grad, y.is_leaf
+            (True, None, False, True)
+        """
+        with allow_grad_fn_assignment():
+            self.grad_fn = None
+        self._requires_grad = False
+        self._output_nr = 0
+        self._retain_grad = False
+        return self
+
+    def clone(self) -> Variable:
+        """Returns a copy of this Variable that stays in the graph (as ``torch.Tensor.clone``):
+        gradients reaching the copy flow back to this Variable (``grad_fn=<CloneBackward0>``).
+
+        Example:
+            >>> import afnio
+            >>> x = afnio.Variable("draft", role="draft", requires_grad=True)
+            >>> y = x.clone()
+            >>> y.data, y.role, y.grad_fn.name()
+            ('draft', 'draft', 'CloneBackward0')
+            >>> y.backward(afnio.Variable("shorter", role="feedback to draft"))
+            >>> x.grad[0].data
+            'shorter'
+        """
+        from afnio.autodiff.basic_ops import Clone
+
+        result: Variable = Clone.apply(self)
+        return result
+
     def copy_(self, src: Variable) -> Variable:
         """Copies ``src``'s data, role and ``requires_grad`` into this Variable, in place.
 
@@ -407,37 +457,34 @@ class Variable:
         return Add.apply(self, other)
 
     def __iadd__(self, other: Variable) -> Variable:
+        """``self += other``: adds in place, keeping this object (see ``docs/autodiff.md``).
+
+        Raises:
+            TypeError: If ``other`` is not a Variable.
+            RuntimeError: If grad mode is on and this is a leaf that requires grad (as in
+                torch); nothing is changed.
+        """
         if not isinstance(other, Variable):
             raise TypeError("Only Variables can be added to each other.")
         from afnio.autodiff.basic_ops import Add
+        from afnio.autodiff.function import apply_in_place
 
-        result: Variable = Add.apply(self, other)
-        self._data = result._data
-        self.role = result.role
-        self._requires_grad = result._requires_grad
-        if result._requires_grad:
-            with allow_grad_fn_assignment():
-                self.grad_fn = result._grad_fn
-            self._output_nr = result._output_nr
-        return self
+        return apply_in_place(Add, self, self, other)
 
     # -- printing ------------------------------------------------------------------------------
     def __repr__(self) -> str:
+        """``Variable(data='…', role='…', requires_grad=True)`` the torch way: quoted, long
+        texts cut in the middle, lists elided, and the flag shown only when set (``grad_fn=<…>``
+        for a non-leaf)."""
+        parts = [f"data={_preview(self._data, 60)}", f"role={_short(self.role or '', 40)!r}"]
         if self._grad_fn is not None:
-            return f"Variable(data={self._data}, role={self.role}, grad_fn={self._grad_fn.name()})"
-        return f"Variable(data={self._data}, role={self.role}, requires_grad={self._requires_grad})"
+            parts.append(f"grad_fn=<{self._grad_fn.name()}>")
+        elif self._requires_grad:
+            parts.append("requires_grad=True")
+        return f"Variable({', '.join(parts)})"
 
     def __str__(self) -> str:
-        data = self._data
-        if isinstance(data, str):
-            shown = repr(_short(data))
-        elif isinstance(data, list):
-            items = [repr(_short(x)) if isinstance(x, str) else repr(x) for x in data]
-            if len(items) > 6:
-                items = [*items[:3], "...", *items[-3:]]
-            shown = "[" + ", ".join(items) + "]"
-        else:
-            shown = repr(data)
+        shown = _preview(self._data, 40)
         if self._grad_fn is not None:
             return f"variable({shown}, role={self.role}, grad_fn={self._grad_fn.name()})"
         return f"variable({shown}, role={self.role}, requires_grad={self._requires_grad})"

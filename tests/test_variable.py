@@ -207,7 +207,7 @@ class TestOperators:
         with pytest.raises(TypeError, match="Only Variables can be added to each other."):
             v += "b"
 
-    @pytest.mark.parametrize(("a_rg", "b_rg"), [(True, False), (False, False), (True, True)])
+    @pytest.mark.parametrize(("a_rg", "b_rg"), [(False, True), (False, False)])
     def test_iadd_in_place(self, a_rg, b_rg):
         a = Variable("a", role="A", requires_grad=a_rg)
         b = Variable("b", role="B", requires_grad=b_rg)
@@ -216,13 +216,117 @@ class TestOperators:
         assert id(a) == before and a.data == "ab" and a.role == "A and B"
         assert a.requires_grad == (a_rg or b_rg)
         assert (a.grad_fn is not None) == (a_rg or b_rg)
+        if a.grad_fn is not None:
+            assert a.grad_fn.output_variables == (a,)
+
+    @pytest.mark.parametrize("b_rg", [False, True])
+    def test_iadd_on_a_leaf_that_requires_grad_refuses_and_changes_nothing(self, b_rg):
+        # As torch: the leaf's gradient would be the gradient of a value it no longer holds.
+        a = Variable("a", role="A", requires_grad=True)
+        b = Variable("b", role="B", requires_grad=b_rg)
+        with pytest.raises(RuntimeError, match=r"leaf Variable that requires grad \(role 'A'\)"):
+            a += b
+        assert (a.data, a.role, a.grad_fn, a.is_leaf, a.requires_grad) == (
+            "a",
+            "A",
+            None,
+            True,
+            True,
+        )
+        c = a + b  # the leaf still works, and receives its gradient through `grad`
+        c.backward(Variable("shorter", role="feedback"))
+        assert len(a.grad) == 1 and "specific A " in a.grad[0].data
+
+    def test_iadd_on_a_leaf_under_no_grad_changes_the_data_only(self):
+        a = Variable("a", role="A", requires_grad=True)
+        with afnio.no_grad():
+            a += Variable("b", role="B")
+        assert a.data == "ab" and a.requires_grad and a.is_leaf and a.grad_fn is None
+
+    def test_iadd_on_a_non_leaf_extends_its_history_and_names_the_right_inputs(self):
+        x = Variable("x", role="X", requires_grad=True)
+        b = x + Variable("c", role="C")
+        first = b.grad_fn
+        b += Variable("d", role="D")
+        assert b.data == "xcd" and b.role == "X and C and D" and not b.is_leaf
+        assert b.grad_fn is not first and b.grad_fn.next_functions[0] == (first, 0)
+        b.backward(Variable("more detail", role="feedback"))
+        # The first Add's feedback names x by its role, and the second names b by the role it
+        # had when it was added to (not the role the in-place op gave it afterwards).
+        (grad,) = x.grad
+        assert grad.role == "feedback to X"
+        assert grad.data.startswith("Here is the combined feedback we got for this specific X ")
+        assert "specific X and C and other" in grad.data
+
+    def test_iadd_on_a_non_leaf_under_no_grad_keeps_flags_that_agree(self):
+        x = Variable("x", role="X", requires_grad=True)
+        b = x + Variable("c", role="C")
+        node = b.grad_fn
+        with afnio.no_grad():
+            b += Variable("d", role="D")
+        assert b.data == "xcd"
+        assert b.requires_grad and not b.is_leaf and b.grad_fn is node
+        b.requires_grad = True  # agrees: no error
+        with pytest.raises(RuntimeError, match="only change `requires_grad` flags of leaf"):
+            b.requires_grad = False
+
+    @pytest.mark.parametrize("grad_mode", [True, False])
+    @pytest.mark.parametrize("kind", ["leaf", "leaf requiring grad", "non-leaf"])
+    @pytest.mark.parametrize("other_rg", [False, True])
+    def test_flags_agree_with_grad_fn_after_any_iadd(self, grad_mode, kind, other_rg):
+        if kind == "non-leaf":
+            a = Variable("a", requires_grad=True) + Variable("b")
+        else:
+            a = Variable("a", requires_grad=kind == "leaf requiring grad")
+        other = Variable("o", requires_grad=other_rg)
+        with afnio.set_grad_enabled(grad_mode):
+            try:
+                a += other
+            except RuntimeError:
+                assert kind == "leaf requiring grad" and grad_mode
+        assert a.is_leaf == (a.grad_fn is None)
+        assert a.grad_fn is None or a.requires_grad
+        a.requires_grad = a.requires_grad  # never raises when nothing changes
+
+    def test_clone_stays_in_the_graph(self):
+        x = Variable(["a", "b"], role="drafts", requires_grad=True)
+        y = x.clone()
+        assert y is not x and y.data == x.data and y.data is not x.data
+        assert y.role == "drafts" and y.grad_fn.name() == "CloneBackward0"
+        y.backward(Variable(["longer", ""], role="feedback to drafts"))
+        assert x.grad[0].data == ["longer", ""] and x.grad[0].role == "feedback to drafts"
+        z = Variable("c").clone()
+        assert z.is_leaf and not z.requires_grad and z.grad_fn is None
+
+    def test_detach_in_place(self):
+        y = Variable("a", requires_grad=True) + Variable("b")
+        assert y.detach_() is y
+        assert (y.grad_fn, y.requires_grad, y.is_leaf, y.data) == (None, False, True, "ab")
+        y.requires_grad_()  # a leaf again: its flags can change
+        assert y.requires_grad and y.is_leaf
 
 
 class TestPrinting:
     def test_repr(self):
-        assert repr(Variable("abc", role="r")) == "Variable(data=abc, role=r, requires_grad=False)"
+        assert repr(Variable("abc", role="r")) == "Variable(data='abc', role='r')"
+        assert repr(Variable(3, role="n", requires_grad=True)) == (
+            "Variable(data=3, role='n', requires_grad=True)"
+        )
         y = Variable("a", role="x", requires_grad=True) + Variable("b", role="y")
-        assert repr(y) == "Variable(data=ab, role=x and y, grad_fn=AddBackward0)"
+        assert repr(y) == "Variable(data='ab', role='x and y', grad_fn=<AddBackward0>)"
+
+    def test_repr_cuts_long_text_and_lists(self):
+        text = "You are a helpful assistant. " * 20
+        r = repr(Variable(text, role="system prompt", requires_grad=True))
+        assert r == (
+            "Variable(data='You are a helpful assistant. Y... You are a helpful assistant. ', "
+            "role='system prompt', requires_grad=True)"
+        )
+        r = repr(Variable([f"item {i}" for i in range(10)], role="batch"))
+        assert r == (
+            "Variable(data=['item 0', 'item 1', 'item 2', ..., 'item 7', 'item 8', 'item 9'], "
+            "role='batch')"
+        )
 
     def test_str_shortens(self):
         text = "a" * 30 + "b" * 30

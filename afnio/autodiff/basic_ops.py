@@ -1,4 +1,5 @@
-"""Deterministic operations on Variables: :class:`Add`, :class:`Sum` and :class:`Split`.
+"""Deterministic operations on Variables: :class:`Add`, :class:`Sum`, :class:`Split` and
+:class:`Clone`.
 
 Their backward passes make no model call: each input receives the feedback that reached the
 output, introduced by one sentence that names the input's role.
@@ -6,13 +7,14 @@ output, introduced by one sentence that names the input's role.
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
 from afnio._variable import Variable
 from afnio.autodiff.function import Function, FunctionCtx
 
-__all__ = ["Add", "Split", "Sum"]
+__all__ = ["Add", "Clone", "Split", "Sum"]
 
 
 def _combined_feedback(role: str, feedback: Any) -> Any:
@@ -27,10 +29,20 @@ def _combined_feedback(role: str, feedback: Any) -> Any:
     )
 
 
-def _gradient_for(x: Variable, grad_output: Variable) -> Variable | None:
-    if not x.requires_grad:
+def _input_facts(*inputs: Variable) -> tuple[tuple[str, bool], ...]:
+    """The role and ``requires_grad`` of each input when the op ran.
+
+    Backward texts name the inputs as they were: an in-place op (``x += y``) may change an
+    input's role afterwards.
+    """
+    return tuple((v.role, v.requires_grad) for v in inputs)
+
+
+def _gradient_for(facts: tuple[str, bool], grad_output: Variable) -> Variable | None:
+    role, requires_grad = facts
+    if not requires_grad:
         return None
-    return Variable(_combined_feedback(x.role, grad_output.data), role=f"feedback to {x.role}")
+    return Variable(_combined_feedback(role, grad_output.data), role=f"feedback to {role}")
 
 
 def _check_grad_output(name: str, grad_output: Any) -> Variable:
@@ -106,7 +118,7 @@ class Add(Function):
                     f"Add expects `{name}` to be a Variable, but got {type(value).__name__}: "
                     f"{value!r:.80}."
                 )
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(*_input_facts(x, y))
         return Variable(_add_values(x.data, y.data), role=f"{x.role} and {y.role}")
 
     @staticmethod
@@ -167,14 +179,14 @@ class Sum(Function):
             )
         if not x:
             raise ValueError("Sum expects `x` to hold at least one Variable, but it is empty.")
-        ctx.save_for_backward(*x)
+        ctx.save_for_backward(*_input_facts(*x))
         data = _sum_values([v.data for v in x])
         return Variable(data, role=" and ".join(v.role for v in x))
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad_output: Variable) -> tuple[Variable | None, ...]:
         grad_output = _check_grad_output("Sum", grad_output)
-        return tuple(_gradient_for(v, grad_output) for v in ctx.saved_variables)
+        return tuple(_gradient_for(facts, grad_output) for facts in ctx.saved_variables)
 
 
 def _unwrap(name: str, value: Any, kinds: tuple[type, ...], what: str) -> Any:
@@ -235,7 +247,7 @@ class Split(Function):
             max_value = -1
         # str.split takes a C ssize_t; more splits than characters is the same as no limit.
         max_value = -1 if max_value > sys.maxsize else max(max_value, -1)
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(*_input_facts(x))
         ctx.n_outputs = 0
         pieces = [
             None if item is None else (item.split(sep_value, max_value) or [""]) for item in items
@@ -259,8 +271,8 @@ class Split(Function):
     def backward(
         ctx: FunctionCtx, *grad_outputs: Variable | None
     ) -> tuple[Variable | None, None, None]:
-        (x,) = ctx.saved_variables
-        if not x.requires_grad:
+        ((role, requires_grad),) = ctx.saved_variables
+        if not requires_grad:
             return None, None, None
         for g in grad_outputs:
             if g is not None:
@@ -274,7 +286,40 @@ class Split(Function):
                 if isinstance(value, list) and index is not None:
                     value = value[index]
                 parts.append(f"<ITEM>{'' if value is None else value}</ITEM>")
-            return _combined_feedback(x.role, "".join(parts))
+            return _combined_feedback(role, "".join(parts))
 
         data: Any = [joined(j) for j in range(len(lists[0]))] if lists else joined(None)
-        return Variable(data, role=f"feedback to {x.role}"), None, None
+        return Variable(data, role=f"feedback to {role}"), None, None
+
+
+class Clone(Function):
+    """Copies a Variable (data and role) inside the graph; backward passes the feedback on the
+    copy to the original unchanged. ``Variable.clone()`` calls it.
+
+    Example:
+        >>> import afnio
+        >>> from afnio.autodiff.basic_ops import Clone
+        >>> x = afnio.Variable(["a", "b"], role="drafts", requires_grad=True)
+        >>> y = Clone.apply(x)
+        >>> y.data, y.role, y.grad_fn.name()
+        (['a', 'b'], 'drafts', 'CloneBackward0')
+    """
+
+    _inline_backward = True
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Variable) -> Variable:
+        if not isinstance(x, Variable):
+            raise TypeError(
+                f"Clone expects `x` to be a Variable, but got {type(x).__name__}: {x!r:.80}."
+            )
+        ctx.save_for_backward(*_input_facts(x))
+        return Variable(copy.deepcopy(x.data), role=x.role)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad_output: Variable) -> Variable | None:
+        grad_output = _check_grad_output("Clone", grad_output)
+        ((role, requires_grad),) = ctx.saved_variables
+        if not requires_grad:
+            return None
+        return Variable(copy.deepcopy(grad_output.data), role=f"feedback to {role}")

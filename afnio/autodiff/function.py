@@ -13,7 +13,7 @@ from afnio.autodiff import graph
 from afnio.autodiff.grad_mode import is_grad_enabled, no_grad
 from afnio.autodiff.graph import GradientEdge, Node
 
-__all__ = ["BackwardFunction", "Function", "FunctionCtx"]
+__all__ = ["BackwardFunction", "Function", "FunctionCtx", "apply_in_place"]
 
 FREED_GRAPH_ERROR = (
     "Trying to backward through the graph a second time (or directly access saved variables "
@@ -294,6 +294,44 @@ class Function:
         if isinstance(output, Variable):
             return outputs[0]
         return outputs
+
+
+def apply_in_place(cls: type[Function], target: Variable, *args: Any) -> Variable:
+    """Runs ``cls.apply(*args)`` and writes its single output into ``target``, as torch's
+    in-place operations do (``x += y`` is ``apply_in_place(Add, x, x, y)``).
+
+    With a graph recorded, ``target`` takes the output's place: its ``grad_fn`` becomes the new
+    node (whose edges lead to ``target``'s previous history) and it requires grad. Without one
+    (grad mode off, or no input requires grad), only its data and role change: ``target`` keeps
+    its flags and its ``grad_fn``, so they always agree.
+
+    Raises:
+        RuntimeError: If grad mode is on and ``target`` is a leaf that requires grad: changing it
+            would lose the gradient of its old value (``torch`` refuses the same). Nothing is
+            changed.
+    """
+    if target.requires_grad and target.grad_fn is None and is_grad_enabled():
+        raise RuntimeError(
+            f"A leaf Variable that requires grad (role {target.role!r}) is being used in an "
+            "in-place operation. Write `x = x + y` to keep the leaf and its gradient, or change "
+            "it under `afnio.no_grad()`."
+        )
+    result = cls.apply(*args)
+    if not isinstance(result, Variable):
+        raise TypeError(f"{cls.__name__} has several outputs; it cannot run in place.")
+    target._data = result._data
+    target.role = result.role
+    node = result.grad_fn
+    if node is not None:
+        if isinstance(node, BackwardFunction):
+            node._outputs = tuple(
+                weakref.ref(target) if ref() is result else ref for ref in node._outputs
+            )
+        target._requires_grad = True
+        with allow_grad_fn_assignment():
+            target.grad_fn = node
+        target._output_nr = result.output_nr
+    return target
 
 
 def _resolve(output: Any) -> Any:

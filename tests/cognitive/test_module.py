@@ -210,8 +210,9 @@ def test_registration_type_errors():
 def test_non_leaf_parameter_rejected():
     x = Variable("a", requires_grad=True)
     y = x + Variable("b")
-    p = Parameter("c")
-    # give a Parameter a grad_fn the legitimate way: in-place add
+    p = Parameter("c", requires_grad=False)
+    # give a Parameter a grad_fn the legitimate way: in-place add (a leaf that requires grad
+    # refuses in-place ops, as in torch)
     p += y
     with pytest.raises(ValueError, match="Cannot assign non-leaf Variable to parameter 'p'"):
         Module().register_parameter("p", p)

@@ -991,8 +991,8 @@ def test_failed_optimizer_load_state_dict_changes_nothing(corrupt, error):
 def test_a_rejected_parameter_keeps_the_member_it_would_replace(old):
     agent = _agent()
     name = "sep" if old == "buffer" else "plain"
-    non_leaf = Parameter("a", role="p")
-    non_leaf += Variable("b")
+    non_leaf = Parameter("a", role="p", requires_grad=False)
+    non_leaf += Variable("b", requires_grad=True)
     assert non_leaf.grad_fn is not None
     before = _snapshot(agent)
     with pytest.raises(ValueError, match="non-leaf"):
