@@ -32,6 +32,7 @@ from afnio._recording import current_owner, current_phase, record_call
 from afnio._runtime import get_loop, in_loop_thread, run_sync
 from afnio.models._connections import Resources, release_dropped
 from afnio.models._retry import RetryPolicy, is_provider_error, is_retryable, status_of
+from afnio.models._transport import aiohttp_client, apost_chat, post_chat
 from afnio.models._usage import INITIAL_USAGE, normalize_usage
 from afnio.models.cache import ResponseCache, request_key
 from afnio.models.model import (
@@ -109,7 +110,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             "websocket_base_url": websocket_base_url,
             "default_headers": default_headers,
             "default_query": default_query,
-            "http_client": http_client,
+            "http_client": http_client if http_client is not None else self._default_http_client(),
         }
         sdk_args = {k: v for k, v in sdk_args.items() if v is not None}
         if base_url is not None:
@@ -423,6 +424,10 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     async def _create(self, **kwargs: Any) -> Any:
         raise NotImplementedError
 
+    def _default_http_client(self) -> Any:
+        """The HTTP client given to the SDK when the caller gives none (``None``: the SDK's)."""
+        return None
+
     # -- safety ----------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -483,8 +488,13 @@ class AsyncOpenAI(_OpenAIClient):
 
     _sdk_class_name = "AsyncOpenAI"
 
+    def _default_http_client(self) -> Any:
+        # aiohttp's HTTP stack when installed (see afnio.models._transport).
+        return aiohttp_client()
+
     async def _create(self, **kwargs: Any) -> Any:
-        return await self._client.chat.completions.create(**kwargs)
+        messages, model = kwargs.pop("messages"), kwargs.pop("model")
+        return await apost_chat(self._client, messages, model, kwargs)
 
 
 class OpenAI(_OpenAIClient):
@@ -512,5 +522,6 @@ class OpenAI(_OpenAIClient):
             resources.executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self.max_concurrency, thread_name_prefix="afnio-openai"
             )
-        call = functools.partial(self._client.chat.completions.create, **kwargs)
+        messages, model = kwargs.pop("messages"), kwargs.pop("model")
+        call = functools.partial(post_chat, self._client, messages, model, kwargs)
         return await asyncio.get_running_loop().run_in_executor(resources.executor, call)
