@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 DOCS_IMG = REPO / "docs" / "img"
 
+HOSTILE = '<img src=x onerror="window.__pwned = 1">'
 PROBE = "print(repr(agent.system_prompt.data), 'version', tuner.version)"
 
 
@@ -92,7 +93,10 @@ def test_tuner_buttons_change_the_kernel(page, lab):
     tuner.locator(".afnio-tuner-proposal").wait_for(state="detached")
     accepted = _kernel_prompt(page, probe)
     assert "polite message that reports a problem" in accepted and "version 1" in accepted
-    click("run")
+    run = tuner.locator(".afnio-tuner-run")  # this time from the keyboard
+    page.page.wait_for_function("b => !b.disabled", arg=run.element_handle())
+    run.focus()
+    page.page.keyboard.press("Enter")
     assert "accuracy 1" in metrics(3)
     assert rows.locator(".afnio-tuner-score").all_inner_texts() == ["1"] * 6
 
@@ -109,22 +113,44 @@ def test_tuner_buttons_change_the_kernel(page, lab):
 
     # An edited parameter reaches the kernel, as a new version.
     editor = tuner.locator(".afnio-tuner-param textarea.afnio-tuner-text")
-    editor.fill("Classify the sentiment; <b>polite</b> complaints are negative.")
+    editor.fill(f"Classify the sentiment; {HOSTILE} <b>polite</b> complaints are negative.")
     click("set")
     page.page.wait_for_function(
         "el => el.querySelectorAll('.afnio-tuner-history > tbody > tr').length === 3",
         arg=tuner.element_handle(),
     )
     edited = _kernel_prompt(page, probe)
-    assert "'Classify the sentiment; <b>polite</b> complaints are negative.'" in edited
+    assert f"'Classify the sentiment; {HOSTILE} <b>polite</b> complaints" in edited
     assert "version 2" in edited
-    assert tuner.locator("b").count() == 0  # the text was shown as text
+    assert tuner.locator("b, img").count() == 0  # the text was shown as text
+    assert page.page.evaluate("() => window.__pwned") is None
+
+    # A dark theme: the tuner follows JupyterLab's colours.
+    page.page.evaluate(
+        "() => window.jupyterapp.commands.execute('apputils:change-theme', "
+        "{theme: 'JupyterLab Dark'})"
+    )
+    page.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+    background = tuner.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert _luminance(background) < 0.2, background
+    page.screenshot("prompttuner-dark.png", tuner)
+    page.page.evaluate(
+        "() => window.jupyterapp.commands.execute('apputils:change-theme', "
+        "{theme: 'JupyterLab Light'})"
+    )
 
     # The README screenshot: refreshed when missing or asked for (AFNIO_UPDATE_DOCS_IMG=1).
     target = DOCS_IMG / "prompttuner.png"
     if os.environ.get("AFNIO_UPDATE_DOCS_IMG") == "1" or not target.exists():
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, target)
+
+
+def _luminance(css_color: str) -> float:
+    """The relative luminance (0 black, 1 white) of an ``rgb(...)`` colour."""
+    channels = [int(x) / 255 for x in css_color[css_color.index("(") + 1 : -1].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
 def _kernel_prompt(page, probe: int) -> str:

@@ -34,9 +34,9 @@ def _first(request: ChatRequest, role: str) -> str:
     return ""
 
 
-def script_models(script) -> None:
-    """A classifier fooled by negations unless the prompt states RULE; feedback that says so;
-    an optimizer that adds RULE to the prompt."""
+def script_models(script, slow: frozenset[str] = frozenset()) -> None:
+    """A classifier fooled by negations unless the prompt states RULE (answering the ``slow``
+    reviews after 0.6 s); feedback that says so; an optimizer that adds RULE to the prompt."""
 
     def classify(request: ChatRequest):
         if request.schema_name is not None:
@@ -45,8 +45,10 @@ def script_models(script) -> None:
         if review == "FAIL":
             return Reply("the model is down", status=400)
         if review in NEGATED and RULE not in _first(request, "system"):
-            return "negative"
-        return dict(DATA).get(review, "positive")
+            label = "negative"
+        else:
+            label = dict(DATA).get(review, "positive")
+        return Reply(label, latency=0.6) if review in slow else label
 
     def evaluator_feedback(request: ChatRequest):
         keys = request.schema["required"]
@@ -289,4 +291,21 @@ def test_an_explicit_optimizer_is_used(agent):
     optimizer = TGD(agent.parameters(), agent.optimizer_client, model=MODEL)
     tuner = PromptTuner(agent, batch_of(DATA), optimizer=optimizer)
     assert tuner.session.optimizers == [optimizer]
+    tuner.close()
+
+
+def test_a_button_returns_at_once_and_the_status_counts_calls(agent, local_server, comm_of):
+    local_server.script.clear()
+    script_models(local_server.script, slow=frozenset(text for text, _ in DATA[1:]))
+    tuner = PromptTuner(agent, batch_of(DATA))
+    statuses = []
+    tuner.observe(lambda change: statuses.append(dict(change["new"])), names="status")
+    comm_of(tuner).receive({"type": "action", "action": "run"})
+    assert tuner.results == {}  # the kernel thread is free while the models answer
+    assert tuner.wait(timeout=60)
+    assert tuner.results["metrics"]["accuracy"] == 0.5
+    busy = [s for s in statuses if s["busy"]]
+    assert busy[0]["action"] == "run" and busy[0]["calls"] == 0
+    assert any(s["calls"] >= 1 for s in busy)  # progress while the slow calls are pending
+    assert statuses[-1]["busy"] is False and statuses[-1]["message"].startswith("run: done")
     tuner.close()
