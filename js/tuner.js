@@ -176,6 +176,7 @@ export function renderParameters(box, state, ui, act) {
     }
     box.append(card);
   }
+  if (state.proposal && state.proposal.parameters) box.append(callsView(state.proposal.calls, "optimizer"));
 }
 
 /**

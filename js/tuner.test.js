@@ -97,8 +97,9 @@ describe("the widget", () => {
     click(".afnio-tuner-from");
     expect(el.querySelector('tr[data-index="0"]')?.classList.contains("afnio-tuner-highlight")).toBe(true);
 
-    model.set("proposal", { parameters: { system_prompt: { before: "Label it.", after: "Label it. Explain." } }, calls: [] });
+    model.set("proposal", { parameters: { system_prompt: { before: "Label it.", after: "Label it. Explain." } }, calls: [{ phase: "optimizer", response: "{}" }] });
     expect(el.querySelector(".afnio-tuner-proposal ins")?.textContent).toBe(" Explain.");
+    expect(el.querySelector(".afnio-tuner-params .afnio-tuner-calls summary")?.textContent).toBe("1 optimizer call");
     const edit = /** @type {HTMLTextAreaElement} */ (el.querySelector(".afnio-tuner-proposal-text"));
     edit.value = "Label it. Explain briefly.";
     edit.dispatchEvent(new Event("input"));
