@@ -140,6 +140,7 @@ class PromptTuner(anywidget.AnyWidget):
             "unpriced": 0,
         }
         self._worker: threading.Thread | None = None
+        self._action_lock = threading.RLock()  # one action at a time, from a button or Python
         self._throttle = Throttle(
             self._send_progress, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
         )
@@ -249,6 +250,10 @@ class PromptTuner(anywidget.AnyWidget):
         return self._session.feedback()
 
     def _act(self, action: str, fn: Callable[[], Any]) -> Any:
+        with self._action_lock:
+            return self._act_now(action, fn)
+
+    def _act_now(self, action: str, fn: Callable[[], Any]) -> Any:
         with self._usage_lock:
             self._counting = True
             self._action_calls = 0

@@ -167,6 +167,11 @@ class TuningSession:
         return {name: _text(p) for name, p in self.parameters.items()}
 
     def _new_version(self, source: str) -> int:
+        """Records the current texts as a version. The last run's feedback is about the texts
+        before, so it is dropped (with the parameters' gradients)."""
+        if getattr(self, "feedback_result", None) is not None:
+            self.feedback_result = None
+            self._clear_grads()
         number = len(self.versions)
         parent = getattr(self, "version", None)
         self.versions.append(
@@ -358,6 +363,12 @@ class TuningSession:
         with self.lock:
             if self.last_run is None:
                 raise RuntimeError("No run yet: call run() before feedback().")
+            if self.last_run["version"] != self.version:
+                raise RuntimeError(
+                    f"Run {self.last_run['run']} was made with v{self.last_run['version']}, but "
+                    f"the parameters are now v{self.version}. Call run() again for feedback on "
+                    "the current texts."
+                )
             if self._fed_back:
                 raise RuntimeError(
                     f"The feedback of run {self.last_run['run']} was already computed and its "
@@ -539,6 +550,7 @@ class TuningSession:
             self._check_version(v2, "v2")
             self._drop_proposal()
             current, current_version = self.texts(), self.version
+            grads = {name: list(p.grad) for name, p in self.parameters.items()}
             runs = []
             try:
                 for version in (v1, v2):
@@ -550,7 +562,8 @@ class TuningSession:
             finally:
                 self._apply(current)
                 self.version = current_version
-                self._clear_grads()
+                for name, p in self.parameters.items():  # the feedback shown stays usable
+                    p.grad[:] = grads[name]
             rows = []
             for a, b in zip(runs[0]["rows"], runs[1]["rows"]):
                 sides = [

@@ -78,13 +78,13 @@ export function tunerUsageText(usage) {
 }
 
 /**
- * Which buttons can be used now.
- * @param {Pick<TunerModel, "status" | "results" | "gradients" | "proposal">} state
+ * Which buttons can be used now: Feedback for a run made with the current version, once.
+ * @param {Pick<TunerModel, "status" | "results" | "gradients" | "proposal" | "version">} state
  */
 export function enabledActions(state) {
   const busy = Boolean(state.status && state.status.busy);
   const results = state.results || {};
-  const ran = typeof results.run === "number";
+  const ran = typeof results.run === "number" && results.version === state.version;
   const ok = ran && (results.rows || []).some((r) => !r.error);
   const fed = typeof (state.gradients || {}).run === "number";
   const proposed = Boolean(state.proposal && state.proposal.parameters);
@@ -408,7 +408,10 @@ class TunerUI {
       },
       "change:graph": () => this.drawGraph(),
       "change:versions": () => this.drawHistory(),
-      "change:version": () => this.drawHistory(),
+      "change:version": () => {
+        this.drawHistory();
+        this.drawButtons();
+      },
       "change:comparison": () => renderComparison(this.comparison, this.state()),
     };
     for (const [name, fn] of Object.entries(this.handlers)) model.on(name, fn);

@@ -45,6 +45,7 @@ describe("tuner helpers", () => {
   it("enables the buttons the state allows", () => {
     expect(enabledActions(state())).toEqual({ run: true, feedback: false, step: false, accept: false, reject: false });
     expect(enabledActions(state({ results: run }))).toMatchObject({ feedback: true, step: false });
+    expect(enabledActions(state({ results: run, version: 1 }))).toMatchObject({ feedback: false });  // a run of an older version
     expect(enabledActions(state({ results: run, gradients: { run: 1, parameters: {} } }))).toMatchObject({ feedback: false, step: true });
     const proposed = state({ results: run, gradients: { run: 1 }, proposal: { parameters: { system_prompt: { before: "a", after: "b" } } } });
     expect(enabledActions(proposed)).toMatchObject({ step: false, accept: true, reject: true });

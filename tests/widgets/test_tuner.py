@@ -207,6 +207,22 @@ def test_compare_two_versions_side_by_side(agent):
     tuner.close()
 
 
+def test_feedback_belongs_to_the_version_it_ran_with(agent):
+    tuner = PromptTuner(agent, batch_of(DATA))
+    tuner.run()
+    tuner.feedback()
+    tuner.compare(0, 0)  # runs the batch again, but leaves the feedback usable
+    assert agent.system_prompt.grad and tuner.gradients["run"] == 1
+    assert tuner.step()["parameters"]["system_prompt"]["after"].endswith(RULE)
+    tuner.reject()
+    tuner.run()
+    tuner.edit("system_prompt", "Something else.")
+    assert tuner.gradients == {} and agent.system_prompt.grad == []
+    with pytest.raises(RuntimeError, match="was made with v0, but the parameters are now v1"):
+        tuner.feedback()
+    tuner.close()
+
+
 def test_a_failed_call_shows_its_error_in_its_row(agent):
     rows = [DATA[0], ("FAIL", "positive"), DATA[2]]
     tuner = PromptTuner(agent, batch_of(rows))
