@@ -10,82 +10,26 @@ thread.
 from __future__ import annotations
 
 import copy
-import json
-import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from afnio._variable import Variable
 from afnio.cognitive import Module
-from afnio.lm import evaluation_samples, split_sample_feedback
 from afnio.optim import Optimizer
-from afnio.trainer import StepOutputError, parse_step_output
-from afnio.utils.data.dataloader import default_collate, uncollate
-from afnio_widgets._graph import call_to_dict, json_safe, preview
+from afnio.utils.data.dataloader import uncollate
+from afnio_widgets._graph import call_to_dict, preview
+from afnio_widgets._tuner_run import (
+    StepPart,
+    as_text,
+    attribute_gradient,
+    graph_calls,
+    mean_metrics,
+    rows_of,
+    run_step,
+)
 
 __all__ = ["TuningSession"]
-
-MAX_WORKERS = 8
-"""At most this many examples run at once when a failed batch is re-run example by example."""
-
-
-def _text(value: Any) -> str:
-    """Any value as text for a table cell: Variables as their data, strings as they are."""
-    value = value.data if isinstance(value, Variable) else value
-    if isinstance(value, str):
-        return value
-    safe, _ = json_safe(value)
-    return json.dumps(safe, ensure_ascii=False)
-
-
-def _number(value: Any) -> float | None:
-    value = value.data if isinstance(value, Variable) else value
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _input_of(sample: Any) -> Any:
-    """What a table shows as an example's input: a tuple's first field, a dict's first value."""
-    if isinstance(sample, tuple) and sample:
-        return sample[0]
-    if isinstance(sample, Mapping) and sample:
-        return next(iter(sample.values()))
-    return sample
-
-
-def _graph_calls(root: Variable, phase: str) -> list[Any]:
-    """The model-call records of ``phase`` made by the nodes of ``root``'s graph, in order."""
-    records: list[Any] = []
-    seen: set[int] = set()
-    stack = [root.grad_fn] if root.grad_fn is not None else []
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        records.extend(r for r in node.calls if getattr(r, "phase", None) == phase)
-        stack.extend(edge.node for edge in node.next_functions if edge.node is not None)
-    return sorted(records, key=lambda r: getattr(r, "id", 0))
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-@dataclass
-class _Part:
-    """One ``training_step`` call: the whole batch, or one example re-run alone."""
-
-    indices: list[int]
-    metrics: dict[str, float] = field(default_factory=dict)
-    explanation: Variable | None = None
-    error: str | None = None
 
 
 def _optimizers(agent: Module, optimizer: Any) -> list[Optimizer]:
@@ -157,14 +101,14 @@ class TuningSession:
         self.feedback_result: dict[str, Any] | None = None
         self.proposal: dict[str, Any] | None = None
         self.comparison: dict[str, Any] | None = None
-        self._parts: list[_Part] = []
+        self._parts: list[StepPart] = []
         self._fed_back = False
         self._optimizer_states: list[dict[Any, Any]] = []
 
     # -- versions -------------------------------------------------------------------------------
     def texts(self) -> dict[str, str]:
         """The current text of every parameter."""
-        return {name: _text(p) for name, p in self.parameters.items()}
+        return {name: as_text(p) for name, p in self.parameters.items()}
 
     def _new_version(self, source: str) -> int:
         """Records the current texts as a version. The last run's feedback is about the texts
@@ -203,7 +147,7 @@ class TuningSession:
                 )
             if not isinstance(text, str):
                 raise TypeError(f"`text` must be a str, but got {type(text).__name__}.")
-            if text == _text(self.parameters[name]):
+            if text == as_text(self.parameters[name]):
                 return self.version
             self.parameters[name].data = text
             self.version = self._new_version(source)
@@ -227,98 +171,17 @@ class TuningSession:
         for optimizer in self.optimizers:
             optimizer.clear_grad()
 
-    def _step_part(self, indices: list[int], batch: Any) -> _Part:
-        part = _Part(indices)
-        try:
-            parsed = parse_step_output(self.agent.training_step(batch, 0), "training_step")
-        except StepOutputError:
-            raise
-        except Exception as exc:  # a model or agent error: shown in the example's row
-            part.error = _error_text(exc)
-            return part
-        if parsed is None:
-            part.error = "training_step() returned None: the batch is skipped."
-        else:
-            part.metrics, part.explanation = parsed
-        return part
-
-    def _run_parts(self) -> list[_Part]:
-        self.agent.train()
-        whole = self._step_part(list(range(len(self.samples))), self.batch)
-        if whole.error is None or len(self.samples) == 1:
-            return [whole]
-        # One example's failure must not hide the others: run each example alone, at once.
-        with ThreadPoolExecutor(min(MAX_WORKERS, len(self.samples))) as pool:
-            return list(
-                pool.map(
-                    lambda i: self._step_part([i], default_collate([self.samples[i]])),
-                    range(len(self.samples)),
-                )
-            )
-
-    def _rows(self, parts: Sequence[_Part]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        for i, sample in enumerate(self.samples):
-            rows.append(
-                {
-                    "index": i,
-                    "input": _text(_input_of(sample)),
-                    "output": None,
-                    "target": None,
-                    "score": None,
-                    "explanation": None,
-                    "error": None,
-                    "calls": [],
-                }
-            )
-        for part in parts:
-            if part.error is not None:
-                for i in part.indices:
-                    rows[i]["error"] = part.error
-                continue
-            assert part.explanation is not None
-            found = evaluation_samples(part.explanation) or []
-            for k, i in enumerate(part.indices):
-                if k < len(found):
-                    item = found[k]
-                    rows[i].update(
-                        output=_text(item.prediction),
-                        target=_text(item.target),
-                        score=_number(item.score),
-                        explanation=item.explanation,
-                    )
-                elif len(part.indices) == 1:
-                    rows[i]["explanation"] = _text(part.explanation)
-            for record in _graph_calls(part.explanation, "forward"):
-                sample = getattr(record, "sample", None)
-                if sample is not None and sample < len(part.indices):
-                    rows[part.indices[sample]]["calls"].append(call_to_dict(record))
-                elif len(part.indices) == 1:
-                    rows[part.indices[0]]["calls"].append(call_to_dict(record))
-        return rows
-
-    @staticmethod
-    def _metrics(parts: Sequence[_Part]) -> dict[str, float]:
-        if len(parts) == 1:
-            return dict(parts[0].metrics)
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for part in parts:
-            for name, value in part.metrics.items():
-                sums[name] = sums.get(name, 0.0) + value
-                counts[name] = counts.get(name, 0) + 1
-        return {name: sums[name] / counts[name] for name in sums}
-
-    def _execute(self) -> tuple[dict[str, Any], list[_Part]]:
+    def _execute(self) -> tuple[dict[str, Any], list[StepPart]]:
         """One run with the current texts, recorded in the history (not made current)."""
-        parts = self._run_parts()
-        rows = self._rows(parts)
+        self.agent.train()
+        parts = run_step(self.agent.training_step, self.batch, self.samples)
+        rows = rows_of(self.samples, parts)
         failed = sum(1 for row in rows if row["error"])
         run = {
             "run": len(self.runs) + 1,
             "version": self.version,
             "rows": rows,
-            "metrics": self._metrics(parts),
+            "metrics": mean_metrics(parts),
             "failed": failed,
             "per_example": len(parts) > 1,
         }
@@ -396,12 +259,12 @@ class TuningSession:
                     part.explanation.backward()
                 for name, p in self.parameters.items():
                     for grad in p.grad[counts[name] :]:
-                        found[name].extend(self._attribute(grad, part.indices))
+                        found[name].extend(attribute_gradient(grad, part.indices))
             self._fed_back = True
             calls = []
             for part in parts:
                 assert part.explanation is not None
-                calls.extend(call_to_dict(r) for r in _graph_calls(part.explanation, "backward"))
+                calls.extend(call_to_dict(r) for r in graph_calls(part.explanation, "backward"))
             self.feedback_result = {
                 "run": self.last_run["run"],
                 "parameters": found,
@@ -413,27 +276,6 @@ class TuningSession:
         """The explanations of the last run (one, or one per example that ran alone)."""
         with self.lock:
             return [p.explanation for p in self._parts if p.explanation is not None]
-
-    @staticmethod
-    def _attribute(grad: Variable, indices: list[int]) -> list[dict[str, Any]]:
-        """A gradient's pieces with the batch example each came from."""
-        data = grad.data
-        pieces: list[tuple[int | None, str]]
-        if isinstance(data, list):
-            pieces = [(k, _text(item)) for k, item in enumerate(data) if _text(item)]
-        else:
-            pieces = split_sample_feedback(_text(data))
-        out = []
-        for k, text in pieces:
-            if k is not None and k < len(indices):
-                example: int | None = indices[k]
-            elif len(indices) == 1:
-                example = indices[0]
-            else:
-                example = None
-            if text.strip():
-                out.append({"example": example, "text": text, "role": grad.role or ""})
-        return out
 
     # -- step -----------------------------------------------------------------------------------
     def _drop_proposal(self) -> None:
@@ -603,6 +445,6 @@ class TuningSession:
     def parameter_rows(self) -> list[dict[str, Any]]:
         """``[{"name", "role", "text"}]`` for the view."""
         return [
-            {"name": name, "role": p.role or "", "text": _text(p), "preview": preview(p.data)}
+            {"name": name, "role": p.role or "", "text": as_text(p), "preview": preview(p.data)}
             for name, p in self.parameters.items()
         ]

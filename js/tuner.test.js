@@ -1,7 +1,8 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
 import { FakeModel, HOSTILE } from "./test-helpers.js";
-import tuner, { enabledActions, metricsText, renderComparison, renderResults, tunerUsageText } from "./tuner.js";
+import tuner from "./tuner.js";
+import { enabledActions, metricsText, renderComparison, renderResults, tunerUsageText } from "./tuner-sections.js";
 
 const idle = { busy: false, action: "", calls: 0, seconds: 0, error: "", message: "" };
 
