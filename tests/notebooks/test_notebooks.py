@@ -48,6 +48,13 @@ def _check_prompt_tuner(nb) -> None:
     assert "run 1: accuracy 0.67" in printed
     assert "v1: accuracy 1.00" in printed
     assert "≠ example 1: v0 positive | v1 negative" in printed
+    # The saved widget state holds what the tuner shows, so the saved notebook shows it too.
+    saved = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    tuners = [m["state"] for m in saved.values() if "results" in m["state"]]
+    assert len(tuners) == 1
+    assert tuners[0]["version"] == 1 and len(tuners[0]["versions"]) == 2
+    assert tuners[0]["results"]["metrics"]["accuracy"] == 1.0
+    assert tuners[0]["comparison"]["versions"] == [0, 1]
 
 
 CHECKS = {"05_prompt_tuning_interactive": _check_prompt_tuner}
