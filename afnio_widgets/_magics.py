@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 import afnio
 from afnio_widgets._live import trace
@@ -47,7 +49,11 @@ class AfnioMagics(Magics):
             for question in questions:
                 answers.append(prompt + question)
         """
-        args = parse_argstring(self.afnio_trace, line)
+        try:
+            words = shlex.split(line)  # as a shell does: --title "a cell, traced" is one word
+        except ValueError as exc:
+            raise UsageError(f"%%afnio_trace: cannot parse the arguments {line!r}: {exc}.") from exc
+        args = self.afnio_trace.parser.parse_args(words)
         options: dict[str, Any] = {}
         if args.height is not None:
             options["height"] = args.height

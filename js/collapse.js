@@ -51,6 +51,12 @@ import { cut } from "./dom.js";
  */
 
 export const CHAR_WIDTH = 6.6; // 11px monospace
+export const FONT_SIZE = 11;
+/** Labels are never drawn smaller than this by "Fit" in graphs of up to `READABLE_NODES` nodes. */
+export const MIN_LABEL_PX = 9;
+export const READABLE_NODES = 100;
+/** A wide fan opens this many more inputs per click. */
+export const FAN_PAGE = 24;
 export const LINE_HEIGHT = 14;
 const PAD_X = 10;
 const PAD_Y = 6;
@@ -67,6 +73,16 @@ export function boxSize(lines) {
     width: Math.ceil(longest * CHAR_WIDTH + 2 * PAD_X),
     height: Math.ceil(lines.length * LINE_HEIGHT + 2 * PAD_Y),
   };
+}
+
+/**
+ * The smallest scale "Fit" may pick for a draw graph: labels stay readable (9 px) up to 100
+ * drawn nodes; larger graphs may shrink further, to half that, and are then shown from the top.
+ * @param {DrawGraph} draw
+ */
+export function fitScale(draw) {
+  const readable = MIN_LABEL_PX / FONT_SIZE;
+  return draw.nodes.length <= READABLE_NODES ? readable : readable / 2;
 }
 
 /**
@@ -278,11 +294,19 @@ export function buildDrawGraph(graph, options) {
         }
         result.push({ target, edge: target === edge.target ? edge : null });
       }
+      // A wide fan shows `fanKeep` inputs, then FAN_PAGE more per click (each click adds the
+      // key "fan:<id>@<inputs shown>" to `expanded`), never hundreds in one row.
       const key = `fan:${id}`;
       if (options.collapse && result.length > fanMax && !options.expanded.has(key)) {
-        const hidden = result.length - fanKeep;
-        groups.set(key, groupNode(key, [`+${hidden} more inputs`, "(click to expand)"], key, hidden));
-        result = [...result.slice(0, fanKeep), { target: key, edge: null }];
+        let keep = fanKeep;
+        while (keep < result.length && options.expanded.has(`${key}@${keep}`)) keep += FAN_PAGE;
+        if (keep < result.length) {
+          const hidden = result.length - keep;
+          const next = Math.min(FAN_PAGE, hidden);
+          const lines = [`+${hidden} more inputs`, next < hidden ? `(click for ${next} more)` : "(click to expand)"];
+          groups.set(key, groupNode(key, lines, `${key}@${keep}`, hidden));
+          result = [...result.slice(0, keep), { target: key, edge: null }];
+        }
       }
     }
     linkCache.set(id, result);

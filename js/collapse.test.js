@@ -51,6 +51,23 @@ describe("buildDrawGraph", () => {
     expect(open.shown).toBe(open.total);
   });
 
+  it("opens a wide fan a page of 24 inputs per click", () => {
+    const expanded = new Set();
+    /** @type {number[]} */
+    const inputs = [];
+    for (let click = 0; click < 20; click++) {
+      const draw = buildDrawGraph(fan(330), options({ expanded, maxNodes: 2000 }));
+      inputs.push(draw.edges.filter((e) => e.source === "sum" && e.target !== "fan:sum").length);
+      const group = draw.nodes.find((n) => n.id === "fan:sum");
+      if (!group) break;
+      expect(group.lines[0]).toBe(`+${330 - inputs[inputs.length - 1]} more inputs`);
+      expanded.add(/** @type {string} */ (group.expand));
+    }
+    expect(inputs.slice(0, 4)).toEqual([3, 27, 51, 75]);
+    expect(inputs[inputs.length - 1]).toBe(330);
+    expect(inputs.length).toBe(15); // 3 + 13 × 24 = 315, then the last 15
+  });
+
   it("never draws more than maxNodes, and says how many are hidden", () => {
     const draw = buildDrawGraph(fan(400), options({ collapse: false, maxNodes: 100 }));
     expect(draw.shown).toBeLessThanOrEqual(100);

@@ -75,14 +75,34 @@ export function layoutDot(draw, options) {
   draw.nodes.forEach((n, i) => {
     lines.push(`d${i} [width=${(n.width / 72).toFixed(3)}, height=${(n.height / 72).toFixed(3)}];`);
   });
+  /** @type {Map<string, string[]>} */
+  const children = new Map();
   draw.edges.forEach((e, i) => {
     const s = name.get(e.source);
     const t = name.get(e.target);
-    if (s && t) lines.push(`${s} -> ${t} [id=x${i}];`);
+    if (!s || !t) return;
+    lines.push(`${s} -> ${t} [id=x${i}];`);
+    const list = children.get(s) || [];
+    list.push(t);
+    children.set(s, list);
   });
+  if (options.engine !== "sfdp" && draw.nodes.length <= ROWS_UP_TO) {
+    // A node with many children would put them all in one row: stack them in rows of ROW with
+    // invisible edges from each child to the one ROW places further.
+    for (const list of children.values()) {
+      if (list.length <= ROW) continue;
+      for (let i = 0; i + ROW < list.length; i++) lines.push(`${list[i]} -> ${list[i + ROW]} [style=invis];`);
+    }
+  }
   lines.push("}");
   return { source: lines.join("\n"), names };
 }
+
+/** The most children of one node laid out side by side. */
+export const ROW = 12;
+/** Rows cost `dot` time: graphs of more drawn nodes than this (which "Fit" cannot show
+ * readably anyway) keep their fans in one row. */
+const ROWS_UP_TO = 400;
 
 /**
  * DOT of what is drawn, with escaped labels, for people (the toolbar's "DOT" button).

@@ -73,6 +73,7 @@ export function parseLayout(json, names) {
   const edges = new Map();
   for (const edge of data.edges || []) {
     const id = String(edge.id || "");
+    if (!id) continue; // an invisible edge that only shapes the layout
     const parsed = edge.pos ? parseSpline(String(edge.pos), flip) : null;
     if (parsed) {
       edges.set(id, parsed);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildDrawGraph } from "./collapse.js";
-import { layoutDot } from "./dot.js";
+import { ROW, layoutDot } from "./dot.js";
 import { chooseEngine, parseLayout } from "./layout.js";
 import { layout } from "./layout-worker.js";
 import { comb, fan } from "./test-helpers.js";
@@ -40,6 +40,20 @@ describe("layout", () => {
     const { layout: result } = await run(draw, "sfdp");
     expect(result.nodes.size).toBe(draw.nodes.length);
     expect(result.edges.size).toBe(draw.edges.length);
+  });
+
+  it("stacks the children of a wide fan in rows, never one long line", async () => {
+    const draw = buildDrawGraph(fan(60), { collapse: false, maxNodes: 500, expanded: new Set() });
+    const { layout: result } = await run(draw, "dot");
+    expect(result.edges.size).toBe(draw.edges.length); // the invisible edges are not drawn
+    /** @type {Map<number, number>} */
+    const perRow = new Map();
+    for (let i = 0; i < 60; i++) {
+      const box = /** @type {import("./layout.js").NodeBox} */ (result.nodes.get(`x${i}`));
+      perRow.set(Math.round(box.y), (perRow.get(Math.round(box.y)) || 0) + 1);
+    }
+    expect(Math.max(...perRow.values())).toBeLessThanOrEqual(ROW);
+    expect(perRow.size).toBeGreaterThanOrEqual(5);
   });
 
   it("picks cheaper settings for big or dense graphs", () => {

@@ -126,7 +126,13 @@ function renderVariable(container, node, ctx) {
     disabled: !ctx.editable,
   }));
   input.checked = Boolean(node.requires_grad);
-  input.addEventListener("change", () => ctx.onToggle(node.id, input.checked));
+  input.addEventListener("change", () => {
+    // The switch shows the kernel's value, never the click's: it moves when the kernel's answer
+    // arrives (a refused switch never moves, however often it is clicked).
+    const wanted = input.checked;
+    input.checked = Boolean(node.requires_grad);
+    ctx.onToggle(node.id, wanted);
+  });
   const toggle = h("label", { class: "afnio-switch" }, [input, h("span", { class: "afnio-switch-track" }), h("span", { text: "requires_grad" })]);
   const toggleBox = [toggle];
   if (!ctx.editable) toggleBox.push(h("p", { class: "afnio-muted", text: "Read-only: this view was reopened from a snapshot." }));

@@ -68,6 +68,14 @@ describe("panel", () => {
     input.checked = false;
     input.dispatchEvent(new Event("change"));
     expect(ctx.onToggle).toHaveBeenCalledWith("n0", false);
+    // the switch shows the kernel's value until the kernel answers, however often it is clicked
+    for (let i = 0; i < 3; i++) {
+      expect(input.checked).toBe(true);
+      input.click();
+    }
+    expect(input.checked).toBe(true);
+    expect(ctx.onToggle).toHaveBeenCalledTimes(4);
+    expect(ctx.onToggle).toHaveBeenLastCalledWith("n0", false);
     expect(container.querySelector(".afnio-toggle-error")?.textContent).toBe(message);
   });
 

@@ -2,7 +2,10 @@
 
 /**
  * @typedef {object} PanZoom
- * @property {() => void} fit Scales and centers the content to fit the view.
+ * @property {() => void} fit Scales and centers the content to fit the view, but never below the
+ *   minimum scale (see setMinScale): a graph too large for that is shown from its top.
+ * @property {(k: number) => void} setMinScale The smallest scale `fit` picks.
+ * @property {(dx: number, dy: number) => void} panBy Moves the content (pixels).
  * @property {(factor: number) => void} zoomBy Zooms around the center.
  * @property {(width: number, height: number) => void} setContentSize
  * @property {() => {x: number, y: number, k: number}} get
@@ -21,6 +24,7 @@ export function panZoom(svg, content, onUserMove = () => {}) {
   let k = 1;
   let contentW = 1;
   let contentH = 1;
+  let minFit = 0.02;
   /** @type {{px: number, py: number, x: number, y: number, id: number} | null} */
   let drag = null;
   let moved = false;
@@ -94,9 +98,18 @@ export function panZoom(svg, content, onUserMove = () => {}) {
     fit() {
       const { w, h } = size();
       const margin = 16;
-      k = Math.min(1.25, Math.max(0.02, Math.min((w - 2 * margin) / contentW, (h - 2 * margin) / contentH)));
+      k = Math.min(1.25, Math.max(minFit, Math.min((w - 2 * margin) / contentW, (h - 2 * margin) / contentH)));
       x = (w - contentW * k) / 2;
       y = Math.max(margin, (h - contentH * k) / 2);
+      if (contentH * k > h - 2 * margin) y = margin; // too tall: show the top (the roots)
+      apply();
+    },
+    setMinScale(value) {
+      minFit = Math.max(0.02, Math.min(1.25, value));
+    },
+    panBy(dx, dy) {
+      x += dx;
+      y += dy;
       apply();
     },
     zoomBy(factor) {

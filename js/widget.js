@@ -1,7 +1,7 @@
 // GraphView: the anywidget front-end of afnio_widgets.GraphView.
 
 import workerCode from "virtual:layout-worker";
-import { buildDrawGraph } from "./collapse.js";
+import { buildDrawGraph, fitScale } from "./collapse.js";
 import { exportDot, layoutDot } from "./dot.js";
 import { h, s } from "./dom.js";
 import { TimeoutError, WorkerRunner, bindLayout, chooseEngine, parseLayout } from "./layout.js";
@@ -153,10 +153,17 @@ class GraphViewUI {
     this.onHeight();
     this.onTitle();
     if (typeof ResizeObserver !== "undefined") {
-      // Until the user pans or zooms, keep the whole graph in view as the canvas changes size
-      // (panel opened, cell resized).
+      // A canvas that gets its first size (a view rendered hidden) fits the graph; later
+      // resizes (the panel opening, a cell resized) keep the zoom and the centre of the view.
+      let last = { w: 0, h: 0 };
       this.resizer = new ResizeObserver(() => {
-        if (this.autoFit) this.fit();
+        const rect = canvas.getBoundingClientRect();
+        if (!last.w || !last.h) {
+          if (this.autoFit) this.fit();
+        } else {
+          this.pz.panBy((rect.width - last.w) / 2, (rect.height - last.h) / 2);
+        }
+        last = { w: rect.width, h: rect.height };
       });
       this.resizer.observe(canvas);
     }
@@ -276,6 +283,7 @@ class GraphViewUI {
     if (!this.layout || !this.drawn) return;
     drawGraph(this.viewport, this.drawn, this.layout, { selected: this.model.get("selected") || "" });
     this.pz.setContentSize(this.layout.width, this.layout.height);
+    this.pz.setMinScale(fitScale(this.drawn));
     this.root.dataset.shown = String(this.drawn.shown);
     this.root.dataset.total = String(this.drawn.total);
     this.root.dataset.engine = this.layout.engine;

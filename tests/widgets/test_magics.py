@@ -42,3 +42,24 @@ def test_afnio_trace_shows_a_growing_view(shell):
     assert (view.height, view.max_nodes, view.title, view.live) == (300, 40, "loop", False)
     assert sum(n["kind"] == "function" for n in view.graph["nodes"]) == 6  # 5 adds + AccumulateGrad
     view.close()
+
+
+@pytest.mark.parametrize(
+    ("line", "title"),
+    [
+        ('--title "a cell, traced"', "a cell, traced"),
+        ("--title 'it''s'", "its"),
+        ("--title 'say \"hi\"'", 'say "hi"'),
+        ("--title=plain", "plain"),
+    ],
+)
+def test_afnio_trace_parses_arguments_as_a_shell_does(shell, line, title):
+    shell.run_cell(f"%%afnio_trace -o view {line}\ny = x + x\n", store_history=False).raise_error()
+    view = shell.user_ns["view"]
+    assert view.title == title
+    view.close()
+
+
+def test_afnio_trace_names_an_unparsable_line(shell):
+    result = shell.run_cell('%%afnio_trace --title "open\ny = x + x\n', store_history=False)
+    assert "cannot parse the arguments" in str(result.error_before_exec or result.error_in_exec)
