@@ -189,11 +189,13 @@ def gradient_to_dict(gradient: afnio.Variable, backward_id: int | None = None) -
         >>> g["preview"], g["role"]
         ('Be brief.', 'feedback to answer')
     """
+    from afnio_widgets._feedback import feedback_preview  # it builds on preview() above
+
     data, _ = json_safe(gradient.data)
     return {
         "data": data,
         "role": gradient.role or "",
-        "preview": preview(gradient.data),
+        "preview": feedback_preview(gradient.data),
         "backward_id": backward_id,
     }
 

@@ -70,7 +70,7 @@ export function layoutDot(draw, options) {
     "digraph G {",
     `graph [${graphAttrs.join(", ")}];`,
     'node [shape=box, fixedsize=true, label="", margin=0];',
-    "edge [arrowsize=0.6];",
+    `edge [arrowsize=0.6, fontname="Courier", fontsize=${BADGE_FONT}];`,
   ];
   draw.nodes.forEach((n, i) => {
     lines.push(`d${i} [width=${(n.width / 72).toFixed(3)}, height=${(n.height / 72).toFixed(3)}];`);
@@ -81,7 +81,10 @@ export function layoutDot(draw, options) {
     const s = name.get(e.source);
     const t = name.get(e.target);
     if (!s || !t) return;
-    lines.push(`${s} -> ${t} [id=x${i}];`);
+    // A gradient badge gets room from Graphviz as an edge label of the same size; the label
+    // is a run of "x" (monospace, like the badge), never the text itself.
+    const label = e.badge && options.engine !== "sfdp" ? `, label="${"x".repeat(e.badge.length + 1)}"` : "";
+    lines.push(`${s} -> ${t} [id=x${i}${label}];`);
     const list = children.get(s) || [];
     list.push(t);
     children.set(s, list);
@@ -97,6 +100,11 @@ export function layoutDot(draw, options) {
   lines.push("}");
   return { source: lines.join("\n"), names };
 }
+
+/** Font size of gradient badges (px); Courier is 0.6 em wide per character. */
+export const BADGE_FONT = 9.5;
+/** Width of a badge of `n` characters, as Graphviz reserves it. */
+export const badgeWidth = (/** @type {number} */ n) => (n + 1) * BADGE_FONT * 0.6 + 4;
 
 /** The most children of one node laid out side by side. */
 export const ROW = 12;

@@ -20,7 +20,9 @@
  * @property {string} d SVG path data.
  * @property {[number, number] | null} tip Arrow tip.
  * @property {[number, number] | null} base Point the arrow starts from.
- * @property {[number, number]} mid A point halfway along, for the gradient badge.
+ * @property {[number, number]} mid A point halfway along.
+ * @property {[number, number] | null} [label] Centre of the room Graphviz kept for the
+ *   edge's gradient badge (none: the badge is not drawn, see svg.js).
  */
 
 /**
@@ -75,13 +77,14 @@ export function parseLayout(json, names) {
     const id = String(edge.id || "");
     if (!id) continue; // an invisible edge that only shapes the layout
     const parsed = edge.pos ? parseSpline(String(edge.pos), flip) : null;
+    const label = edge.lp ? flip(point(String(edge.lp))) : null;
     if (parsed) {
-      edges.set(id, parsed);
+      edges.set(id, { ...parsed, label });
       continue;
     }
     const a = byGvid.get(edge.tail);
     const b = byGvid.get(edge.head);
-    if (a && b) edges.set(id, straight(a, b));
+    if (a && b) edges.set(id, { ...straight(a, b), label });
   }
   return { width: bb[2] - bb[0], height, nodes: bindBoxes(boxes, names), boxes, edges };
 }

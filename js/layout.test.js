@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildDrawGraph } from "./collapse.js";
-import { ROW, layoutDot } from "./dot.js";
+import { ROW, badgeWidth, layoutDot } from "./dot.js";
 import { chooseEngine, parseLayout } from "./layout.js";
 import { layout } from "./layout-worker.js";
 import { comb, fan } from "./test-helpers.js";
@@ -54,6 +54,37 @@ describe("layout", () => {
     }
     expect(Math.max(...perRow.values())).toBeLessThanOrEqual(ROW);
     expect(perRow.size).toBeGreaterThanOrEqual(5);
+  });
+
+  it("keeps room for gradient badges: no badge overlaps a node or another badge", async () => {
+    // A row of leaves that all got feedback (the badges used to pile up), under a Sum.
+    const graph = fan(12);
+    for (const e of graph.edges.values()) {
+      e.grad = [{ data: "x", role: "feedback", preview: `Here is the feedback for edge ${e.id} of the graph`, backward_id: 1 }];
+    }
+    const draw = buildDrawGraph(graph, { collapse: false, maxNodes: 500, expanded: new Set() });
+    const { layout: result } = await run(draw, "dot");
+    /** @typedef {{x0: number, y0: number, x1: number, y1: number, what: string}} Box */
+    /** @type {Box[]} */
+    const nodes = [...result.nodes.entries()].map(([id, b]) => ({ x0: b.x - b.width / 2, y0: b.y - b.height / 2, x1: b.x + b.width / 2, y1: b.y + b.height / 2, what: id }));
+    /** @type {Box[]} */
+    const badges = [];
+    draw.edges.forEach((e, i) => {
+      if (!e.badge) return;
+      const label = result.edges.get(`x${i}`)?.label;
+      expect(label, e.id).toBeTruthy();
+      const w = badgeWidth(e.badge.length);
+      const [x, y] = /** @type {[number, number]} */ (label);
+      badges.push({ x0: x - w / 2, y0: y - 7, x1: x + w / 2, y1: y + 7, what: e.id });
+    });
+    expect(badges.length).toBeGreaterThan(30);
+    const overlap = (/** @type {Box} */ a, /** @type {Box} */ b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+    const clashes = [];
+    for (const [i, a] of badges.entries()) {
+      for (const n of nodes) if (overlap(a, n)) clashes.push(`${a.what} over ${n.what}`);
+      for (const b of badges.slice(i + 1)) if (overlap(a, b)) clashes.push(`${a.what} over ${b.what}`);
+    }
+    expect(clashes).toEqual([]);
   });
 
   it("picks cheaper settings for big or dense graphs", () => {

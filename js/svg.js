@@ -2,6 +2,7 @@
 
 import { LINE_HEIGHT } from "./collapse.js";
 import { s } from "./dom.js";
+import { badgeWidth } from "./dot.js";
 
 /** @typedef {import("./collapse.js").DrawGraph} DrawGraph */
 /** @typedef {import("./collapse.js").DrawNode} DrawNode */
@@ -27,13 +28,17 @@ export function drawGraph(root, draw, layout, state) {
     g.append(s("path", { class: "afnio-edge-hit", d: path.d }));
     g.append(s("path", { class: "afnio-edge-line", d: path.d }));
     if (path.tip && path.base) g.append(arrow(path.base, path.tip));
-    if (edge.badge) {
-      const badge = s("g", { class: "afnio-badge", transform: `translate(${path.mid[0].toFixed(1)},${path.mid[1].toFixed(1)})` });
-      const width = edge.badge.length * 5.6 + 8;
+    // A badge is drawn where the layout kept room for it (Graphviz `dot`); without room (sfdp)
+    // the gradient shows in the panel and the edge's tooltip only, never over other things.
+    if (edge.badge && path.label) {
+      const badge = s("g", { class: "afnio-badge", transform: `translate(${path.label[0].toFixed(1)},${path.label[1].toFixed(1)})` });
+      const width = badgeWidth(edge.badge.length);
       badge.append(s("rect", { x: (-width / 2).toFixed(1), y: -7, width: width.toFixed(1), height: 14, rx: 7 }));
       badge.append(s("text", { x: 0, y: 3.5, "text-anchor": "middle", text: edge.badge }));
       g.append(badge);
     }
+    const last = (edge.edge?.grad || []).at(-1);
+    if (last) g.append(s("title", { text: `∇ ${last.preview ?? ""}` }));
     edgesLayer.append(g);
   });
   for (const node of draw.nodes) {
