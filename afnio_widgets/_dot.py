@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import graphviz
 
 import afnio
+from afnio_widgets._feedback import feedback_preview
 from afnio_widgets._graph import preview
 from afnio_widgets._snapshot import as_graph
 
@@ -57,7 +58,7 @@ def _node_label(node: dict[str, Any], width: int) -> str:
     if node.get("no_grad"):
         flags.append("no grad")
     grads = node.get("grad") or []
-    grad = f"grad: {preview(grads[-1]['data'], width)}" if grads else ""
+    grad = f"grad: {feedback_preview(grads[-1]['data'], width)}" if grads else ""
     return _label(
         preview(node.get("role") or "variable", width),
         preview(node.get("data"), width),
@@ -78,7 +79,8 @@ def to_dot(
     backward nodes grey ellipses; edges follow the gradient, from the root to the leaves.
     Node names are generated (``n0``, ``n1``...) and every text is an escaped label, so any data
     (quotes, backslashes, ``:``, ``<html>``) is drawn as written. Building the DOT source needs
-    no Graphviz binaries; rendering it (``.pipe()``, notebook display) does.
+    no Graphviz binaries; rendering it (``.pipe()``, notebook display) does. A GraphView's
+    "DOT" button downloads the same text (``js/dot.js`` builds it in the browser).
 
     Args:
         source: A root Variable, a list of roots, a :class:`~afnio_widgets.GraphView`, or a graph
@@ -130,7 +132,7 @@ def to_dot(
             attrs["style"] = "dashed"
         grads = edge.get("grad") or []
         if grads:
-            attrs["label"] = _label(preview(grads[-1]["data"], width))
+            attrs["label"] = _label(feedback_preview(grads[-1]["data"], width))
             attrs["color"] = "#c0392b"
         dot.edge(names[edge["source"]], names[edge["target"]], **attrs)
     return dot

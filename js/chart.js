@@ -93,3 +93,28 @@ export function lineChart(series, options) {
   svg.append(legend);
   return svg;
 }
+
+// afnio's losses are scores (an evaluator's verdict, higher is better), unlike PyTorch's.
+const HIGHER = /(^|[^a-z])(loss|score|acc|accuracy|reward|f1|precision|recall|exact|match|pass|success)/i;
+const LOWER = /(^|[^a-z])(error|err|cost|latency|tokens|time|seconds|usd|rejects?|fail)/i;
+
+/**
+ * Which way a metric improves, from its name: "higher" (afnio's loss, scores, accuracy),
+ * "lower" (errors, cost, latency, tokens), or null when the name does not say.
+ * @param {string} name
+ * @returns {"higher" | "lower" | null}
+ */
+export function metricDirection(name) {
+  if (LOWER.test(name)) return "lower";
+  if (HIGHER.test(name)) return "higher";
+  return null;
+}
+
+/**
+ * A chart caption that says which direction is better: "loss (higher is better)".
+ * @param {string} name
+ */
+export function metricCaption(name) {
+  const direction = metricDirection(name);
+  return direction ? `${name} (${direction} is better)` : name;
+}

@@ -1,8 +1,16 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { lineChart, ticks } from "./chart.js";
+import { lineChart, metricCaption, metricDirection, ticks } from "./chart.js";
 
 describe("chart", () => {
+  it("says which direction of a metric is better (afnio's loss is a score)", () => {
+    expect(metricCaption("loss")).toBe("loss (higher is better)");
+    expect(metricDirection("val_accuracy")).toBe("higher");
+    expect(metricDirection("error_rate")).toBe("lower");
+    expect(metricDirection("total_tokens")).toBe("lower");
+    expect(metricCaption("temperature")).toBe("temperature");
+  });
+
   it("chooses round ticks", () => {
     expect(ticks(0, 1, 5)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(ticks(0, 97, 4)).toEqual([0, 50]);

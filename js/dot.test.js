@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildDrawGraph } from "./collapse.js";
-import { dotEscape, exportDot, layoutDot } from "./dot.js";
+import { dotEscape, graphDot, layoutDot } from "./dot.js";
 import { layout } from "./layout-worker.js";
 import { HOSTILE, comb, variable } from "./test-helpers.js";
 
@@ -38,17 +38,21 @@ describe("layout DOT", () => {
   });
 });
 
-describe("export DOT", () => {
+describe("graph DOT (the DOT button)", () => {
   it("escapes labels so hostile text stays one label of one node", async () => {
-    const nodes = HOSTILE.map((text, i) => variable(`n${i}`, { role: text, preview: "x" }));
-    const draw = buildDrawGraph(graphOf(nodes), { collapse: true, maxNodes: 100, expanded: new Set() });
-    const dot = exportDot(draw);
+    const nodes = HOSTILE.map((text, i) => variable(`n${i}`, { role: text, data: "x" }));
+    const dot = graphDot({ nodes, edges: [] });
     const out = JSON.parse(await layout(dot, "dot"));
     expect(out.objects.length).toBe(HOSTILE.length);
-    const labels = out.objects.map((/** @type {any} */ o) => o.label);
-    draw.nodes.forEach((node, i) => {
+    out.objects.forEach((/** @type {any} */ o, /** @type {number} */ i) => {
       // Graphviz keeps label escapes (\\, \n) to apply when drawing; quotes come back unescaped.
-      expect(labels[i]).toBe(node.lines.map((line) => line.replace(/\\/g, "\\\\")).join("\\n"));
+      expect(o.label.split("\\n")[0]).toBe(HOSTILE[i].replace(/\\/g, "\\\\"));
     });
+  });
+
+  it("previews the feedback, not afnio's wrappers", () => {
+    const wrapped = "Here is the combined feedback we got for this specific a and other variables: Be brief.";
+    const leaf = variable("n0", { is_leaf: true, grad: [{ data: wrapped, role: "feedback to a", preview: "", backward_id: 1 }] });
+    expect(graphDot({ nodes: [leaf], edges: [] })).toContain("grad: Be brief.");
   });
 });

@@ -1,6 +1,6 @@
 // TrainingView: metrics charts, parameter history with word diffs, tokens and cost.
 
-import { lineChart } from "./chart.js";
+import { lineChart, metricCaption } from "./chart.js";
 import { diffStats, wordDiff } from "./diff.js";
 import { clear, h } from "./dom.js";
 
@@ -120,7 +120,7 @@ export function renderTraining(root, data, options) {
     if (train.length) series.push({ name: `train ${name}`, points: train });
     if (val.length) series.push({ name: `validation ${name}`, points: val, dots: true });
     charts.append(h("figure", { class: "afnio-figure", "data-metric": name }, [
-      h("figcaption", { text: name }),
+      h("figcaption", { text: metricCaption(name) }),
       lineChart(series, { width: 360, height: Math.max(140, options.height), epochs: epochStarts }),
     ]));
   }

@@ -2,7 +2,7 @@
 
 import workerCode from "virtual:layout-worker";
 import { buildDrawGraph, fitScale } from "./collapse.js";
-import { exportDot, layoutDot } from "./dot.js";
+import { graphDot, layoutDot } from "./dot.js";
 import { h, s } from "./dom.js";
 import { TimeoutError, WorkerRunner, bindLayout, chooseEngine, parseLayout } from "./layout.js";
 import { renderPanel } from "./panel.js";
@@ -137,7 +137,7 @@ class GraphViewUI {
       button("+", "Zoom in", () => this.zoom(1.25), "afnio-zoom-in"),
       button("−", "Zoom out", () => this.zoom(0.8), "afnio-zoom-out"),
       h("label", { class: "afnio-check", title: "Collapse long chains and wide fans" }, [this.collapseInput, "collapse"]),
-      button("DOT", "Download the drawn graph as DOT text", () => this.downloadDot(), "afnio-dot"),
+      button("DOT", "Download the graph as DOT text (as afnio_widgets.to_dot)", () => this.downloadDot(), "afnio-dot"),
     ]);
     this.svg.append(this.viewport);
     const canvas = h("div", { class: "afnio-canvas" }, [this.svg, this.overlay]);
@@ -383,8 +383,9 @@ class GraphViewUI {
   }
 
   downloadDot() {
-    if (!this.draw) return;
-    const url = URL.createObjectURL(new Blob([exportDot(this.draw)], { type: "text/vnd.graphviz" }));
+    // The whole graph, exactly as afnio_widgets.to_dot(view).source.
+    const source = graphDot({ nodes: this.store.nodes.values(), edges: this.store.edges.values() });
+    const url = URL.createObjectURL(new Blob([source], { type: "text/vnd.graphviz" }));
     const a = h("a", { href: url, download: "afnio-graph.dot" });
     document.body.append(a);
     a.click();

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,18 @@ if not Path(__file__).with_name("conftest.py").exists():
         "needs the browser harness (tests/browser/conftest.py: the `lab` and `page` fixtures)",
         allow_module_level=True,
     )
+
+# Control and bidi characters are drawn visibly, as js/dom.js `visible` does.
+_HIDDEN = re.compile(
+    "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def shown(text: str) -> str:
+    """``text`` as the widgets draw it: ``"\u202e"`` becomes ``"⟨U+202E⟩"``."""
+    return _HIDDEN.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
+
 
 PAYLOADS = [
     "<script>window.__pwned = 'script'</script>",
@@ -154,7 +167,7 @@ def test_hostile_text_renders_as_text_and_runs_nothing(lab, page):
     )
     assert handlers == []
     text = "\n".join(seen)
-    missing = [p for p in PAYLOADS if p not in text]
+    missing = [p for p in PAYLOADS if shown(p) not in text]
     assert missing == [], f"payloads not shown as text: {missing}"
     assert LONG[:2_000] in text  # the long text is shown (cut), as text
     assert clicked >= len(PAYLOADS)
