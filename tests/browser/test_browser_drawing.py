@@ -187,7 +187,9 @@ def test_bidi_controls_show_and_panel_text_wraps_between_words(page, lab):
             const r = document.createRange();
             r.setStart(text, m.index);
             r.setEnd(text, m.index + m[0].length);
-            const lines = new Set([...r.getClientRects()].map((b) => Math.round(b.top)));
+            // (a range that starts at a soft wrap also gets an empty rect on the line before)
+            const rects = [...r.getClientRects()].filter((b) => b.width > 0.5);
+            const lines = new Set(rects.map((b) => Math.round(b.top)));
             if (lines.size > 1) broken.push(m[0]);
           }
           return broken;
