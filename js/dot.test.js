@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildDrawGraph } from "./collapse.js";
-import { dotEscape, graphDot, layoutDot } from "./dot.js";
+import { dotEscape, feedbackPreview, graphDot, layoutDot } from "./dot.js";
 import { layout } from "./layout-worker.js";
 import { HOSTILE, comb, variable } from "./test-helpers.js";
 
@@ -52,7 +52,10 @@ describe("graph DOT (the DOT button)", () => {
 
   it("previews the feedback, not afnio's wrappers", () => {
     const wrapped = "Here is the combined feedback we got for this specific a and other variables: Be brief.";
-    const leaf = variable("n0", { is_leaf: true, grad: [{ data: wrapped, role: "feedback to a", preview: "", backward_id: 1 }] });
-    expect(graphDot({ nodes: [leaf], edges: [] })).toContain("grad: Be brief.");
+    expect(feedbackPreview(wrapped, 40)).toBe("Be brief.");
+    expect(feedbackPreview(["Feedback from sample 1 of 2:\nShorter.\n\nFeedback from sample 2 of 2:\nLonger."], 60)).toBe("[1 item] [1] Shorter. [2] Longer.");
+    // beyond the kernel's 60-character preview, the data itself
+    const leaf = variable("n0", { is_leaf: true, grad: [{ data: wrapped, role: "feedback to a", preview: "Be brief.", backward_id: 1 }] });
+    expect(graphDot({ nodes: [leaf], edges: [] }, { width: 80 })).toContain("grad: Be brief.");
   });
 });
