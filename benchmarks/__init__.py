@@ -6,11 +6,12 @@ is a test. ``--quick`` runs every benchmark at a tiny size (the smoke test does)
 runs some of them.
 """
 
-BENCHMARKS = ("step", "textgrad", "engine", "cache", "widgets")
+BENCHMARKS = ("step", "throughput", "textgrad", "engine", "cache", "widgets")
 """The benchmark names, in running order; each is a module of this package."""
 
 MODULES = {
     "step": "benchmarks.step_latency",
+    "throughput": "benchmarks.throughput",
     "textgrad": "benchmarks.textgrad_compare",
     "engine": "benchmarks.engine_overhead",
     "cache": "benchmarks.cache",

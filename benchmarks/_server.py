@@ -1,4 +1,8 @@
-"""The benchmark's model server: an ``afnio.testing.LocalServer`` in a process of its own.
+"""The benchmark's model server, in a process of its own, in one of two flavours.
+
+``"local"`` is ``afnio.testing.LocalServer`` (the project's test server); ``"plain"`` is a plain
+threaded HTTP server that does nothing but answer (:mod:`benchmarks._plain_server`), so that a
+figure measured against both does not depend on one server implementation.
 
 The server runs out of process so that its request handling does not share the client's
 interpreter lock: what a benchmark measures is then the client library, as it would be against a
@@ -13,7 +17,10 @@ import multiprocessing.connection
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Request", "ServerProcess"]
+__all__ = ["FLAVOURS", "Request", "ServerProcess"]
+
+FLAVOURS = ("local", "plain")
+"""The server implementations a benchmark can run against (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -33,23 +40,33 @@ class Request:
 
 
 def _plain(record: Any) -> dict[str, Any]:
-    usage = (record.response or {}).get("usage") or {}
+    if hasattr(record, "prompt_tokens"):  # the plain server counts tokens itself
+        tokens = (record.prompt_tokens, record.completion_tokens)
+    else:
+        usage = (record.response or {}).get("usage") or {}
+        tokens = (usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return {
         "start": record.start,
         "end": record.end if record.end is not None else record.start,
         "status": record.status,
-        "prompt_tokens": int(usage.get("prompt_tokens", 0)),
-        "completion_tokens": int(usage.get("completion_tokens", 0)),
+        "prompt_tokens": int(tokens[0]),
+        "completion_tokens": int(tokens[1]),
         "body": record.body if isinstance(record.body, dict) else {},
     }
 
 
-def _serve(conn: multiprocessing.connection.Connection, latency: float) -> None:
+def _serve(conn: multiprocessing.connection.Connection, latency: float, flavour: str) -> None:
     """Child process: runs the server and answers ``log`` / ``clear`` / ``stop`` commands."""
-    from afnio.testing import LocalServer
-    from benchmarks.workload import reply
+    server: Any
+    if flavour == "plain":
+        from benchmarks._plain_server import PlainServer
 
-    server = LocalServer(reply, latency=latency).start()
+        server = PlainServer(latency).start()
+    else:
+        from afnio.testing import LocalServer
+        from benchmarks.workload import reply
+
+        server = LocalServer(reply, latency=latency).start()
     conn.send(server.base_url)
     try:
         while True:
@@ -72,6 +89,8 @@ class ServerProcess:
 
     Args:
         latency: Seconds the server waits before answering each chat completion.
+        flavour: ``"local"`` (``afnio.testing.LocalServer``) or ``"plain"`` (a plain threaded
+            HTTP server); see :data:`FLAVOURS`.
 
     Example:
         >>> with ServerProcess(latency=0.0) as server:  # doctest: +SKIP
@@ -81,8 +100,11 @@ class ServerProcess:
 
     api_key = "sk-local-test"
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, flavour: str = "local") -> None:
+        if flavour not in FLAVOURS:
+            raise ValueError(f"`flavour` must be one of {FLAVOURS}, but got {flavour!r}.")
         self.latency = latency
+        self.flavour = flavour
         self.base_url = ""
         self._conn: multiprocessing.connection.Connection | None = None
         self._process: Any = None
@@ -91,7 +113,10 @@ class ServerProcess:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child, self.latency), name="bench-server", daemon=True
+            target=_serve,
+            args=(child, self.latency, self.flavour),
+            name=f"bench-server-{self.flavour}",
+            daemon=True,
         )
         self._process.start()
         child.close()

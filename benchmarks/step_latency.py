@@ -43,6 +43,7 @@ TITLE = "Training-step latency vs. the critical path"
 TARGET_RATIO = 1.25
 
 COLUMNS = [
+    ("server", "server"),
     ("batch", "batch"),
     ("config", "afnio clients"),
     ("calls", "model calls"),
@@ -115,6 +116,7 @@ def measure_afnio(
     bound = path["total"] * server.latency
     wall = median(walls)
     return {
+        "server": server.flavour,
         "batch": batch,
         "config": label,
         "calls": n_calls,
@@ -144,9 +146,10 @@ def cpu_bound(level_sizes: list[int], latency: float, cpu_per_call: float) -> fl
 
 
 def sdk_cpu_per_call(server: ServerProcess, calls: int) -> dict[str, float]:
-    """Client CPU (ms) of one chat completion through the bare SDK, sequentially, three ways:
-    ``AsyncOpenAI.chat.completions.create``, ``AsyncOpenAI.post`` with the body as it is (no
-    parameter transform), and the sync ``OpenAI.chat.completions.create``."""
+    """Client CPU (ms) of one chat completion through the bare SDK, one call at a time:
+    ``AsyncOpenAI.chat.completions.create`` over the default HTTP stack and over aiohttp,
+    ``AsyncOpenAI.post`` with the body as it is (no parameter transform) over aiohttp, and the
+    sync ``OpenAI.chat.completions.create``."""
     import openai
     from openai.types.chat import ChatCompletion
 
@@ -160,15 +163,18 @@ def sdk_cpu_per_call(server: ServerProcess, calls: int) -> dict[str, float]:
     }
 
     async def run_async(mode: str) -> float:
-        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        extra: dict[str, Any] = {}
+        if mode != "create":
+            extra["http_client"] = openai.DefaultAioHttpClient()
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0, **extra)
         try:
             await client.chat.completions.create(**body)  # type: ignore[call-overload]
             cpu0 = time.process_time()
             for _ in range(calls):
-                if mode == "create":
-                    await client.chat.completions.create(**body)  # type: ignore[call-overload]
-                else:
+                if mode == "post_aiohttp":
                     await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                else:
+                    await client.chat.completions.create(**body)  # type: ignore[call-overload]
             return (time.process_time() - cpu0) / calls * 1000
         finally:
             await client.close()
@@ -182,7 +188,8 @@ def sdk_cpu_per_call(server: ServerProcess, calls: int) -> dict[str, float]:
     sync_client.close()
     return {
         "async_create_ms": round(asyncio.run(run_async("create")), 2),
-        "async_post_ms": round(asyncio.run(run_async("post")), 2),
+        "async_create_aiohttp_ms": round(asyncio.run(run_async("create_aiohttp")), 2),
+        "async_post_aiohttp_ms": round(asyncio.run(run_async("post_aiohttp")), 2),
         "sync_create_ms": round(sync_ms, 2),
     }
 
@@ -268,34 +275,46 @@ def tuned_mc(batch: int) -> int:
     return max(64, 2 * batch)
 
 
+def _add_floor(server: ServerProcess, rows: list[dict[str, Any]], repeats: int) -> None:
+    """Adds the bare-SDK replay of the rows' requests (same batch, same server) to the rows."""
+    requests = next((r["_requests"] for r in rows if r["_requests"]), None)
+    floor = None
+    if requests:
+        floor = round(replay_floor(server.base_url, server.api_key, requests, repeats), 4)
+    for r in rows:
+        r["floor_s"] = floor
+        r["floor_ratio"] = None if floor is None else round(floor / r["bound_s"], 3)
+
+
 def run(quick: bool) -> dict[str, Any]:
     batches = [1, 2] if quick else [1, 8, 32]
     repeats = 1 if quick else 5
     latency = QUICK_LATENCY if quick else LATENCY
     workload = describe(batches, latency) + (
-        f"; {repeats} measured steps per row after one warm-up"
+        f"; the largest batch also against a plain threaded HTTP server (own process, same "
+        f"latency); {repeats} measured steps per row after one warm-up"
     )
     print(f"workload: {workload}", flush=True)
     rows: list[dict[str, Any]] = []
+    big = batches[-1]
+    # The largest batch again against the plain server: the figures must not depend on one
+    # server implementation.
+    with ServerProcess(latency, "plain") as plain:
+        rows.append(measure_afnio(plain, big, repeats))
+        _add_floor(plain, [rows[-1]], repeats)
+        print(f"  batch {big:>2} defaults, plain server: {rows[-1]['wall_s']:.3f} s", flush=True)
     with ServerProcess(latency) as server:
+        local: list[dict[str, Any]] = []
         for batch in batches:
-            rows.append(measure_afnio(server, batch, repeats))
-            print(f"  batch {batch:>2} defaults: {rows[-1]['wall_s']:.3f} s", flush=True)
-        big = batches[-1]
-        rows.append(
+            local.append(measure_afnio(server, batch, repeats))
+            print(f"  batch {batch:>2} defaults: {local[-1]['wall_s']:.3f} s", flush=True)
+        local.append(
             measure_afnio(server, big, repeats, tuned_mc(big), f"max_concurrency={tuned_mc(big)}")
         )
-        for row in rows:
-            row["floor_s"] = None
         for batch in batches:
-            same = [r for r in rows if r["batch"] == batch]
-            requests = next((r["_requests"] for r in same if r["_requests"]), None)
-            if requests:
-                floor = round(replay_floor(server.base_url, server.api_key, requests, repeats), 4)
-                for r in same:
-                    r["floor_s"] = floor
-                    r["floor_ratio"] = round(floor / r["bound_s"], 3)
-        diagnosis = _diagnose(server, rows, big, repeats, quick)
+            _add_floor(server, [r for r in local if r["batch"] == batch], repeats)
+        rows = local + rows
+        diagnosis = _diagnose(server, local, big, repeats, quick)
     for row in rows:
         row.pop("_requests", None)
     return {
