@@ -232,8 +232,14 @@ def make_clients(
     return forward_model, optimizer_model, clients
 
 
+# The training order the scenarios are written for: the break-down tests need reviews the prompt
+# still gets wrong after the third batch.
+TRAIN_ORDER = [2, 5, 0, 6, 10, 4, 1, 3, 9, 11, 8, 7]
+
+
 def make_loaders() -> tuple[DataLoader, DataLoader]:
-    return DataLoader(TRAIN, batch_size=2, shuffle=True, seed=11), DataLoader(VAL, batch_size=2)
+    train = DataLoader(TRAIN, batch_size=2, sampler=TRAIN_ORDER)
+    return train, DataLoader(VAL, batch_size=2)
 
 
 def make_trainer(root: str | os.PathLike[str], **kwargs: Any) -> Trainer:

@@ -7,7 +7,7 @@ import logging
 import os
 
 import pytest
-from trainer_toys import CostlyModel, EchoAgent, make_loader
+from trainer_toys import SEED, CostlyModel, EchoAgent, make_loader
 
 import afnio
 from afnio.trainer import Callback, Trainer
@@ -43,7 +43,7 @@ def trainer_in(root, **kwargs) -> Trainer:
     return Trainer(**options)
 
 
-def run(root, agent, epochs=3, ckpt_path=None, callbacks=(), clients=None, seed=7):
+def run(root, agent, epochs=3, ckpt_path=None, callbacks=(), clients=None, seed=SEED):
     trainer = trainer_in(root, max_epochs=epochs, callbacks=list(callbacks))
     result = trainer.fit(
         agent,

@@ -213,3 +213,44 @@ def test_weighted_sampler_without_replacement_needs_enough_items():
 
 def test_weighted_sampler_keeps_float_weights():
     assert WeightedRandomSampler((1, 2), 1).weights == [1.0, 2.0]
+
+
+# -- afnio 0.3.7's sequences -----------------------------------------------------------------------
+# 0.3.7 re-seeded the global generator (random.seed(seed)) at each pass and drew with
+# random.sample / random.choices; these are the orders it gave, which the samplers reproduce on
+# their own generator.
+
+
+@pytest.mark.parametrize(
+    ("sampler", "expected"),
+    [
+        (lambda: RandomSampler(range(5), seed=42), [0, 4, 2, 1, 3]),
+        (
+            lambda: RandomSampler(range(5), replacement=True, num_samples=7, seed=1),
+            [0, 4, 3, 1, 2, 2, 3],
+        ),
+        (
+            lambda: WeightedRandomSampler([0.1, 0.9, 0.4, 0.7, 3.0, 0.6], 5, True, seed=0),
+            [4, 4, 4, 3, 4],
+        ),
+    ],
+    ids=["random", "random with replacement", "weighted with replacement"],
+)
+def test_samplers_give_afnio_0_3_7_sequences_without_the_global_rng(sampler, expected):
+    random.seed(123)
+    state = random.getstate()
+    s = sampler()
+    assert list(s) == expected
+    assert list(s) == expected  # every pass
+    assert random.getstate() == state
+
+
+def test_long_passes_follow_afnio_0_3_7_draws():
+    # More samples than items (sample() per full pass) and more than 32 with replacement
+    # (choices() in chunks of 32), as 0.3.7 drew them on the global generator.
+    legacy = random.Random(7)
+    expected = legacy.sample(range(4), 4) + legacy.sample(range(4), 4) + legacy.sample(range(4), 2)
+    assert list(RandomSampler(range(4), num_samples=10, seed=7)) == expected
+    legacy = random.Random(7)
+    expected = legacy.choices(range(3), k=32) + legacy.choices(range(3), k=8)
+    assert list(RandomSampler(range(3), replacement=True, num_samples=40, seed=7)) == expected

@@ -3,6 +3,11 @@
 Every random sampler owns a private :class:`random.Random` built from its ``seed`` at the start
 of each iteration, so the same seed gives the same order on every pass, and iterating never
 touches (or depends on) the state of Python's global :mod:`random` module.
+
+For a given seed the orders are those of afnio 0.3.7, which re-seeded the *global* generator
+with ``random.seed(seed)`` and drew with ``random.sample`` / ``random.choices``: the private
+generator makes the same calls. (The one deliberate difference: a
+:class:`WeightedRandomSampler` without replacement follows its weights; 0.3.7 ignored them.)
 """
 
 from __future__ import annotations
@@ -101,8 +106,8 @@ class RandomSampler(Sampler[int]):
     Example:
         >>> from afnio.utils.data import RandomSampler
         >>> sampler = RandomSampler(range(5), seed=42)
-        >>> sorted(sampler)
-        [0, 1, 2, 3, 4]
+        >>> list(sampler)  # afnio 0.3.7's order for this seed
+        [0, 4, 2, 1, 3]
         >>> list(sampler) == list(sampler)
         True
         >>> len(RandomSampler(range(5), replacement=True, num_samples=8))
@@ -142,16 +147,15 @@ class RandomSampler(Sampler[int]):
         n = len(self.data_source)
         num_samples = self.num_samples
         rng = _rng(self.seed)
+        # The calls of afnio 0.3.7 (on its private generator), so a seed gives 0.3.7's order.
         if self.replacement:
-            for _ in range(num_samples):
-                yield rng.randrange(n)
+            for _ in range(num_samples // 32):
+                yield from rng.choices(range(n), k=32)
+            yield from rng.choices(range(n), k=num_samples % 32)
             return
-        full_passes, rest = divmod(num_samples, n)
-        for _ in range(full_passes):
-            order = list(range(n))
-            rng.shuffle(order)
-            yield from order
-        yield from rng.sample(range(n), rest)
+        for _ in range(num_samples // n):
+            yield from rng.sample(range(n), n)
+        yield from rng.sample(range(n), num_samples % n)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -185,6 +189,8 @@ class WeightedRandomSampler(Sampler[int]):
         >>> sampler = WeightedRandomSampler([0.0, 0.0, 5.0], num_samples=4, seed=0)
         >>> list(sampler)
         [2, 2, 2, 2]
+        >>> list(WeightedRandomSampler([0.1, 0.9, 0.4, 0.7, 3.0, 0.6], 5, seed=0))
+        [4, 4, 4, 3, 4]
         >>> sorted(WeightedRandomSampler([3, 1, 1], num_samples=3, replacement=False, seed=0))
         [0, 1, 2]
     """
@@ -242,7 +248,10 @@ class WeightedRandomSampler(Sampler[int]):
         rng = _rng(self.seed)
         indices = range(len(self.weights))
         if self.replacement:
-            yield from rng.choices(indices, weights=self.weights, k=self.num_samples)
+            # Normalised weights, as afnio 0.3.7 passed them: the same seed gives its order.
+            total = sum(self.weights)
+            normalised = [w / total for w in self.weights]
+            yield from rng.choices(indices, weights=normalised, k=self.num_samples)
             return
         # Efraimidis-Spirakis: give item i the key log(u_i) / w_i with u_i uniform in (0, 1];
         # sorting by decreasing key yields successive weighted draws without replacement.
