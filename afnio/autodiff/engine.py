@@ -222,6 +222,7 @@ class _Pass:
         self.create_graph = create_graph
         self.targets = targets
         self.id = next(_backward_ids)
+        self.quiet = graph.events_suppressed()
         # node -> output slot -> [(order key, gradient)]
         self.buffers: dict[Node, dict[int, list[tuple[tuple[int, ...], Variable]]]] = {}
         # Stored only when the whole pass succeeded (see _commit), in arrival order: gradients
@@ -265,6 +266,14 @@ class _Pass:
         return deps, needed
 
     async def run(self) -> None:
+        # The pass runs on afnio's loop thread: carry the caller's suppression of events there.
+        if self.quiet:
+            with graph.suppress_graph_events():
+                await self._run_and_report()
+        else:
+            await self._run_and_report()
+
+    async def _run_and_report(self) -> None:
         graph.emit("backward_started", outputs=tuple(self.roots), backward_id=self.id)
         error: BaseException | None = None
         try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, get_args
 
@@ -25,6 +26,7 @@ __all__ = [
     "RemovableHandle",
     "get_gradient_edge",
     "register_graph_observer",
+    "suppress_graph_events",
 ]
 
 logger = logging.getLogger(__name__)
@@ -425,14 +427,50 @@ def register_graph_observer(observer: Callable[[GraphEvent], None]) -> Removable
         return RemovableHandle(_observers, observer)
 
 
+_events_suppressed: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "afnio_graph_events_suppressed", default=False
+)
+
+
+@contextlib.contextmanager
+def suppress_graph_events() -> Iterator[None]:
+    """Within the block (in this thread or task), operations and backward passes send no
+    :class:`GraphEvent` to observers: live views do not draw them.
+
+    ``afnio.tellurio.suppress_variable_notifications`` is this context manager (afnio 0.3.7
+    used it to stop reporting Variables to its server, e.g. while reading a dataset).
+
+    Example:
+        >>> import afnio
+        >>> from afnio.autodiff.graph import register_graph_observer, suppress_graph_events
+        >>> kinds = []
+        >>> with register_graph_observer(lambda e: kinds.append(e.kind)):
+        ...     with suppress_graph_events():
+        ...         y = afnio.Variable("a", requires_grad=True) + afnio.Variable("b")
+        >>> kinds
+        []
+    """
+    token = _events_suppressed.set(True)
+    try:
+        yield
+    finally:
+        _events_suppressed.reset(token)
+
+
+def events_suppressed() -> bool:
+    """Whether :func:`suppress_graph_events` is in effect here."""
+    return _events_suppressed.get()
+
+
 def has_observers() -> bool:
-    """Whether any graph observer is registered (operations skip building events otherwise)."""
-    return bool(_observers)
+    """Whether any graph observer would receive an event here (operations skip building events
+    otherwise)."""
+    return bool(_observers) and not _events_suppressed.get()
 
 
 def emit(kind: EventKind, **fields: Any) -> None:
     """Delivers a :class:`GraphEvent` to every observer; builds nothing when there is none."""
-    if not _observers:
+    if not _observers or _events_suppressed.get():
         return
     event = GraphEvent(kind, **fields)
     with _observers_lock:

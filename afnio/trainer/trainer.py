@@ -6,6 +6,7 @@ import copy
 import functools
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -16,6 +17,7 @@ from typing import Any
 from afnio.autodiff.grad_mode import no_grad
 from afnio.cognitive.modules.module import Module
 from afnio.optim.optimizer import Optimizer
+from afnio.tellurio.run import get_active_run
 from afnio.trainer import _checkpoint
 from afnio.trainer._metrics import CostMeter, RunningMeans, parse_step_output
 from afnio.trainer._steps import STEP_MAX_RETRIES, get_batch_size, retry, run_training_step
@@ -354,6 +356,7 @@ class Trainer:
         record.update(cost=state.cost, batches=state.trained, skipped_batches=state.skipped)
         self.history.append(record)
         self._log_event({"event": "epoch", **record, "total_cost": self.total_cost})
+        self._log_to_run(epoch, record)
         logger.info(
             "Epoch %d/%d: %s",
             epoch,
@@ -502,6 +505,18 @@ class Trainer:
             logger.info(
                 "metrics.jsonl rolled back to the checkpoint (%d bytes dropped).", current - size
             )
+
+    def _log_to_run(self, epoch: int, record: dict[str, Any]) -> None:
+        """Logs the epoch's means to the active ``afnio.tellurio`` run, if one was started (as
+        afnio 0.3.7's Trainer did); without one nothing is logged there."""
+        run = get_active_run()
+        if run is None:
+            return
+        for split in ("train", "val"):
+            for name, value in (record.get(split) or {}).items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    run.log(f"{split}_{name}", value, step=epoch)
+        run.log("total_cost", self.total_cost, step=epoch)
 
     def _log_event(self, event: dict[str, Any]) -> None:
         if not self.enable_metrics_log:

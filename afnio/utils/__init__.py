@@ -1,6 +1,6 @@
-"""Utilities: batching samples (:mod:`afnio.utils.data`) and ready-made datasets
-(:mod:`afnio.utils.datasets`)."""
+"""Utilities: batching samples (:mod:`afnio.utils.data`), ready-made datasets
+(:mod:`afnio.utils.datasets`) and agents (:mod:`afnio.utils.agents`)."""
 
-from afnio.utils import data, datasets
+from afnio.utils import agents, data, datasets
 
-__all__ = ["data", "datasets"]
+__all__ = ["agents", "data", "datasets"]

@@ -452,3 +452,20 @@ def test_trainer_is_not_imported_by_afnio():
     code = "import sys, afnio; print('afnio.trainer' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fit_logs_epoch_means_to_the_active_run(tmp_path):
+    from afnio import tellurio
+
+    with tellurio.init("me", "Toy", name="fit", root=tmp_path / "runs") as run:
+        quiet(tmp_path, max_epochs=2).fit(EchoAgent(), make_loader(), make_loader(seed=None))
+    rows = [(m.name, m.step, m.value) for m in tellurio.read_run(run.path).metrics]
+    assert ("train_accuracy", 1, 0.375) in rows and ("val_loss", 2, 1.0) in rows
+    assert ("total_cost", 2, 0.0) in rows
+    assert {name for name, _, _ in rows} == {
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "total_cost",
+    }

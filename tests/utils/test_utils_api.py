@@ -25,7 +25,7 @@ def test_docstring_examples_run(name):
 
 
 def test_exports():
-    assert afnio.utils.__all__ == ["data", "datasets"]
+    assert afnio.utils.__all__ == ["agents", "data", "datasets"]
     assert afnio.utils.data.__all__ == [
         "DataLoader",
         "Dataset",
