@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("afnio.testing")
 
 _MALFORMED_CONTENT = "Sure! Here is the answer you asked for, written out in plain words."
+# What a reverse proxy or a wrong route answers with status 200: a page meant for a browser.
+_HTML_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+    "<body><h1>Sign in to continue</h1><p>This page was served by the local test server's "
+    '"html" fault.</p></body></html>\n'
+)
 _MAX_BODY_BYTES = 64 * 1024 * 1024
 _POLL_SECONDS = 0.05
 
@@ -252,7 +258,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._send_error(record, 400, error.message, error.param, error.code)
                 return
-            if method == "POST" and path == "/v1/chat/completions":
+            if self.owner.check_api_key and not self._authorized(headers):
+                self._send_unauthorized(record, headers)
+            elif method == "POST" and path == "/v1/chat/completions":
                 self._chat(record, raw)
             elif method == "GET" and path == "/v1/models":
                 data = [self._model_object(model) for model in self.owner.models]
@@ -276,6 +284,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         finally:
             if not self._finished:
                 self._finish(record)
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        return headers.get("authorization", "") == f"Bearer {self.owner.api_key}"
+
+    def _send_unauthorized(self, record: RequestRecord, headers: dict[str, str]) -> None:
+        given = headers.get("authorization", "")
+        if not given.startswith("Bearer ") or not given[len("Bearer ") :].strip():
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        else:
+            key = given[len("Bearer ") :].strip()
+            masked = f"{key[:3]}***{key[-2:]}" if len(key) > 8 else "***"
+            message = f"Incorrect API key provided: {masked}."
+        self._send_error(record, 401, message, None, "invalid_api_key")
 
     def _finish(self, record: RequestRecord) -> None:
         self._finished = True
@@ -335,6 +359,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("x-request-id", f"req_{record.index:08d}")
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _send_raw(self, record: RequestRecord, status: int, content_type: str, data: bytes) -> None:
+        """Answer with ``data`` as it is (a body that is not an OpenAI JSON document)."""
+        record.status = status
+        self._finish(record)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
@@ -412,6 +452,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except _BadRequest as error:
             self._send_error(record, 400, error.message, error.param, error.code)
             return
+        if owner.known_models_only and body["model"] not in owner.models:
+            message = f"The model `{body['model']}` does not exist or you do not have access to it."
+            self._send_error(record, 404, message, None, "model_not_found")
+            return
         key = hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
         attempt = owner._next_attempt(key)
         request = ChatRequest(body, attempt=attempt)
@@ -427,8 +471,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         record.fault = fault
         delay = owner._delay_for(key)
 
-        if fault == "timeout":
-            self._hold(faults.timeout_seconds if faults else Faults().timeout_seconds)
+        if fault in ("timeout", "hang"):
+            if fault == "hang":
+                self._hold(float("inf"))
+            else:
+                self._hold(faults.timeout_seconds if faults else Faults().timeout_seconds)
             self._drop(record)
             return
         if fault == "disconnect":
@@ -475,6 +522,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             finish_reason = "length"
         record.content = content
         payload = self._completion(request, key, reply, content, finish_reason)
+        if fault == "html":
+            self._send_raw(record, 200, "text/html; charset=utf-8", _HTML_PAGE.encode("utf-8"))
+            return
+        if fault == "truncated_body":
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self._send_raw(record, 200, "application/json", data[: len(data) // 2])
+            return
         self._send(record, reply.status or 200, payload, headers)
 
     def _send_fault(self, record: RequestRecord, fault: str, faults: Faults | None) -> None:

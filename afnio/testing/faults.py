@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 __all__ = ["DEFAULT_FAULT_KINDS", "FAULT_KINDS", "JSON_FAULT_KINDS", "Faults", "check_fault_kind"]
 
-FAULT_KINDS = ("429", "500", "503", "timeout", "disconnect", "malformed_json", "truncated_json")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "503",
+    "timeout",
+    "hang",
+    "disconnect",
+    "malformed_json",
+    "truncated_json",
+    "html",
+    "truncated_body",
+)
 """Every fault the server can inject."""
 
 DEFAULT_FAULT_KINDS = ("429", "500", "timeout", "malformed_json", "truncated_json")
@@ -37,10 +48,14 @@ class Faults:
             ``"500"`` and ``"503"`` answer with that status in OpenAI's error format (429 with
             ``Retry-After`` and ``retry-after-ms`` headers); ``"timeout"`` holds the connection
             without answering for ``timeout_seconds`` (or until the client gives up), then closes
-            it; ``"disconnect"`` closes the connection without answering; ``"malformed_json"``
-            answers 200 with content that is not JSON and ``"truncated_json"`` with the JSON cut
-            in half (``finish_reason="length"``) — these two apply only when JSON output was
-            requested, otherwise the attempt succeeds.
+            it; ``"hang"`` never answers (it holds the connection until the client hangs up or
+            the server stops); ``"disconnect"`` closes the connection without answering;
+            ``"malformed_json"`` answers 200 with content that is not JSON and
+            ``"truncated_json"`` with the JSON content cut in half (``finish_reason="length"``)
+            — these two apply only when JSON output was requested, otherwise the attempt
+            succeeds; ``"html"`` answers 200 with an HTML page (as a proxy or a wrong route
+            does) and ``"truncated_body"`` answers 200 with the HTTP body itself, a JSON
+            document, cut in half.
         seed: Changes every fate.
         retry_after: Seconds sent in the ``Retry-After`` header of a 429 (may be fractional).
         timeout_seconds: How long a ``"timeout"`` holds the connection; make it longer than

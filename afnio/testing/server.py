@@ -3,7 +3,8 @@
 :class:`LocalServer` speaks the chat-completions and models endpoints of the OpenAI API over real
 HTTP on 127.0.0.1, so the real ``openai`` SDK (sync or async) can talk to it. Replies come from a
 deterministic script (:class:`~afnio.testing.script.ScriptedModel`); latency and faults (429, 500,
-timeouts, malformed or truncated JSON) can be injected; every request is logged.
+timeouts, a server that never answers, malformed or truncated JSON, HTML pages) can be injected;
+API keys and model names can be checked as a real server does; every request is logged.
 
 Example:
     >>> import openai
@@ -125,9 +126,15 @@ class LocalServer:
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
         models: Model ids listed by ``GET /v1/models``.
+        check_api_key: If true, every request must carry ``Authorization: Bearer`` with
+            :attr:`api_key`; others get OpenAI's 401 ``invalid_api_key`` error. By default any
+            key is accepted.
+        known_models_only: If true, chat completions for a model not in ``models`` get
+            OpenAI's 404 ``model_not_found`` error (as from a server that does not serve that
+            model). By default any model name is answered.
 
     Attributes:
-        api_key: A dummy key to give clients (any key is accepted).
+        api_key: A dummy key to give clients (any key is accepted unless ``check_api_key``).
         latency: As given; may be changed while running.
         faults: As given; may be changed while running.
 
@@ -149,8 +156,12 @@ class LocalServer:
         host: str = "127.0.0.1",
         port: int = 0,
         models: Sequence[str] = DEFAULT_MODELS,
+        check_api_key: bool = False,
+        known_models_only: bool = False,
     ) -> None:
         self.script = script
+        self.check_api_key = check_api_key
+        self.known_models_only = known_models_only
         self.latency = latency
         self.faults = faults
         self.host = host

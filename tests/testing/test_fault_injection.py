@@ -268,3 +268,52 @@ def test_rate_is_the_fraction_of_failed_attempts() -> None:
 def test_faults_validate_their_arguments(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Faults(**options)
+
+
+# -- servers that answer 200 without answering, or never answer ------------------------------------
+
+
+@pytest.mark.parametrize("always", ["html"], indirect=True)
+def test_html_is_a_200_page_the_sdk_hands_back_as_text(always: LocalServer) -> None:
+    with sdk(always) as client:
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=messages())
+        assert raw.http_response.status_code == 200
+        assert raw.headers["content-type"].startswith("text/html")
+        assert raw.http_response.text.startswith("<!DOCTYPE html>")
+        assert isinstance(raw.parse(), str)
+    assert always.requests[-1].fault == "html" and always.requests[-1].status == 200
+
+
+@pytest.mark.parametrize("always", ["truncated_body"], indirect=True)
+def test_truncated_body_is_json_cut_in_half(always: LocalServer) -> None:
+    with sdk(always) as client, pytest.raises(json.JSONDecodeError):
+        client.chat.completions.create(model="m", messages=messages())
+    assert always.requests[-1].fault == "truncated_body" and always.requests[-1].status == 200
+
+
+@pytest.mark.parametrize("always", ["hang"], indirect=True)
+def test_hang_never_answers_whatever_timeout_seconds_says(always: LocalServer) -> None:
+    always.faults = Faults(rate=1.0, kinds=("hang",), timeout_seconds=0.0)
+    with sdk(always, timeout=0.5) as client, pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="m", messages=messages())
+    record = always.requests[-1]
+    assert record.fault == "hang" and record.status is None
+
+
+def test_a_checked_api_key_is_refused_as_openai_does() -> None:
+    with LocalServer(check_api_key=True) as server:
+        wrong = openai.OpenAI(base_url=server.base_url, api_key="sk-not-the-key", max_retries=0)
+        with wrong, pytest.raises(openai.AuthenticationError) as caught:
+            wrong.chat.completions.create(model="m", messages=messages())
+        assert caught.value.code == "invalid_api_key"
+        assert "sk-not-the-key" not in str(caught.value)
+        with sdk(server) as right:
+            assert right.chat.completions.create(model="m", messages=messages()).choices
+
+
+def test_known_models_only_refuses_other_model_names() -> None:
+    with LocalServer(known_models_only=True, models=("llama3.2",)) as server, sdk(server) as c:
+        with pytest.raises(openai.NotFoundError) as caught:
+            c.chat.completions.create(model="gpt-4o", messages=messages())
+        assert caught.value.code == "model_not_found"
+        assert c.chat.completions.create(model="llama3.2", messages=messages()).choices
