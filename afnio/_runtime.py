@@ -15,6 +15,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from afnio._callsite import caller_frame, calling
+
 __all__ = ["get_loop", "in_loop_thread", "run_sync"]
 
 T = TypeVar("T")
@@ -53,6 +55,10 @@ def in_loop_thread() -> bool:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Runs ``coro`` on afnio's loop and returns its result, blocking the calling thread.
 
+    An error whose class sets ``raised_for_the_caller`` (such as
+    :class:`~afnio.models.ModelCallError`) is re-raised without the frames it went through on
+    the loop.
+
     Raises:
         RuntimeError: When called from afnio's own loop thread (for example from an ``async``
             backward function), where blocking would deadlock; ``await`` the coroutine instead.
@@ -65,11 +71,17 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "backward function synchronous: synchronous backward functions run in a worker "
             "thread, where blocking calls are allowed."
         )
-    future = asyncio.run_coroutine_threadsafe(coro, get_loop())
+    # The caller's frame travels with the coroutine, so warnings raised on the loop point at it.
+    future = asyncio.run_coroutine_threadsafe(calling(coro, caller_frame()), get_loop())
     try:
         return future.result()
-    except BaseException:
+    except BaseException as error:
         future.cancel()
+        if getattr(error, "raised_for_the_caller", False):
+            # An error that explains itself (a model call that failed for good): its traceback
+            # starts here, so the caller's own line is near the top, not under a screen of
+            # event-loop frames.
+            raise error.with_traceback(None)  # noqa: B904 - the same error, not a new one
         raise
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from afnio._recording import current_owner, current_phase, current_recorder, recording_to
 from afnio.autodiff.config import BACKWARD_PASS_MAX_RETRIES
 from afnio.lm._prompts import repair_message
+from afnio.models import caller_parses_replies
 
 __all__ = [
     "UnusableReply",
@@ -123,7 +124,7 @@ async def structured_call(
     reply = ""
     capture = _CallCapture()
     for _ in range(attempts):
-        with recording_to(capture.record, current_phase()):
+        with recording_to(capture.record, current_phase()), caller_parses_replies():
             reply = await send(conversation)
         try:
             parsed = parse(reply)

@@ -6,6 +6,7 @@ Example:
     '_OpenAIClient'
 """
 
+from afnio.models._replies import caller_parses_replies
 from afnio.models.cache import ResponseCache
 from afnio.models.model import (
     INITIAL_COST,
@@ -31,4 +32,5 @@ __all__ = [
     "OpenAI",
     "ResponseCache",
     "TextCompletionModel",
+    "caller_parses_replies",
 ]

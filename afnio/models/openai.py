@@ -24,14 +24,23 @@ import logging
 import os
 import threading
 import time
-import warnings
 import weakref
 from typing import Any
 
+from afnio import _callsite
 from afnio._recording import current_owner, current_phase, record_call
 from afnio._runtime import get_loop, in_loop_thread, run_sync
 from afnio.models._connections import Resources, release_dropped
-from afnio.models._retry import RetryPolicy, is_provider_error, is_retryable, status_of
+from afnio.models._progress import WaitNotices
+from afnio.models._replies import (
+    describe_failure,
+    is_attempt_failure,
+    is_unusable_reply,
+    reply_text,
+    timeout_seconds,
+    usable,
+)
+from afnio.models._retry import RetryPolicy, is_retryable, status_of
 from afnio.models._transport import aiohttp_client, apost_chat, post_chat
 from afnio.models._usage import INITIAL_USAGE, normalize_usage
 from afnio.models.cache import ResponseCache, request_key
@@ -41,15 +50,27 @@ from afnio.models.model import (
     TextCompletionModel,
     _as_dict,
 )
-from afnio.models.prices import calculate_cost, get_pricing
-from afnio.models.records import ModelCall, ModelCallError, current_sample, redact
+from afnio.models.prices import calculate_cost, get_pricing, is_openai_api
+from afnio.models.records import (
+    ModelCall,
+    ModelCallError,
+    current_sample,
+    operation_name,
+    redact,
+)
 
-__all__ = ["INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
+__all__ = ["DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
 
 logger = logging.getLogger("afnio.models")
 
 DEFAULT_MAX_CONCURRENCY = 32
 """Default limit on the calls one client has in flight at once."""
+
+DEFAULT_TIMEOUT = 60.0
+"""Default per-attempt timeout, in seconds: how long one HTTP attempt may wait for its reply."""
+
+DEFAULT_DEADLINE = 300.0
+"""Default deadline of one call, in seconds, every attempt and wait between them included."""
 
 
 class _Unset:
@@ -97,12 +118,20 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         retry_max_delay: float = 30.0,
         retry_seed: int | None = None,
         history_size: int = 1000,
+        deadline: float | None = DEFAULT_DEADLINE,
     ) -> None:
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
             raise TypeError(f"`max_concurrency` must be an int, but got {max_concurrency!r}.")
         if max_concurrency < 1:
             raise ValueError(f"`max_concurrency` must be >= 1, but got {max_concurrency!r}.")
         self._retry = RetryPolicy(max_retries, retry_base_delay, retry_max_delay, retry_seed)
+        if deadline is not None and (isinstance(deadline, bool) or not deadline > 0):
+            raise ValueError(
+                f"`deadline` must be a positive number of seconds or None, got {deadline!r}."
+            )
+        self.deadline: float | None = None if deadline is None else float(deadline)
+        if timeout is _UNSET:
+            timeout = DEFAULT_TIMEOUT
         sdk_args: dict[str, Any] = {
             "api_key": api_key,
             "organization": organization,
@@ -115,8 +144,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         sdk_args = {k: v for k, v in sdk_args.items() if v is not None}
         if base_url is not None:
             sdk_args["base_url"] = base_url
-        if timeout is not _UNSET:
-            sdk_args["timeout"] = timeout
+        sdk_args["timeout"] = timeout
+        self._attempt_timeout = timeout_seconds(timeout)
         # afnio retries by itself, so that every attempt is counted, bounded and recorded.
         sdk_class = getattr(importlib.import_module("openai"), self._sdk_class_name)
         self._client = sdk_class(max_retries=0, **sdk_args)
@@ -141,7 +170,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             "project": project,
             "base_url": str(self._client.base_url),
             "websocket_base_url": websocket_base_url,
-            "timeout": None if timeout is _UNSET else timeout,
+            "timeout": timeout,
+            "deadline": self.deadline,
             "max_retries": max_retries,
             "default_headers": redact(default_headers),
             "default_query": redact(default_query),
@@ -157,6 +187,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         self._history: collections.deque[ModelCall] = collections.deque(maxlen=history_size)
         self._history_lock = threading.Lock()
         self._unpriced: set[str] = set()
+        self._told_unpriced_endpoint = False
+        self._notices = WaitNotices(logger, self._describe_wait)
         self._semaphore: asyncio.Semaphore | None = None
         self._semaphore_loop: asyncio.AbstractEventLoop | None = None
 
@@ -166,6 +198,10 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     def base_url(self) -> str:
         """The endpoint the client talks to."""
         return str(self._client.base_url)
+
+    @property
+    def _shown_url(self) -> str:
+        return self.base_url.rstrip("/")
 
     @property
     def calls(self) -> tuple[ModelCall, ...]:
@@ -200,15 +236,29 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         if pricing is None:
             if model_name not in self._unpriced:
                 self._unpriced.add(model_name)
-                warnings.warn(
-                    f"The price of model {model_name!r} (provider {self.provider!r}) is unknown: "
-                    "its calls are recorded with cost=None and add nothing to the usage cost. "
-                    "See `client.unpriced_models`.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+                self._warn_unpriced(model_name)
             return None
         return calculate_cost(usage, pricing)
+
+    def _warn_unpriced(self, model_name: str) -> None:
+        # Attributed to the caller's line. A server other than OpenAI's (Ollama, vLLM...) is
+        # told once per client: its models are rarely in OpenAI's price table, and that is
+        # no news per model name.
+        if not is_openai_api(self.base_url):
+            if self._told_unpriced_endpoint:
+                return
+            self._told_unpriced_endpoint = True
+            _callsite.warn(
+                f"Cost is not computed for {self._shown_url}: its models ({model_name!r} first) "
+                "are not in afnio's OpenAI price table, so their calls are recorded with "
+                "cost=None and add nothing to the usage cost. See `client.unpriced_models`."
+            )
+            return
+        _callsite.warn(
+            f"The price of model {model_name!r} (provider {self.provider!r}) is unknown: "
+            "its calls are recorded with cost=None and add nothing to the usage cost. "
+            "See `client.unpriced_models`."
+        )
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -255,9 +305,14 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         Any argument of ``chat.completions.create`` can be given (``temperature``, ``seed``,
         ``response_format``, ``max_completion_tokens``, ``extra_body``...). The call waits for a
         slot under the client's ``max_concurrency``, is answered from the cache when one is set,
-        and is retried on rate limits (honouring ``Retry-After``), server errors, timeouts and
-        connection errors. Its :class:`~afnio.models.ModelCall` record goes to the graph node
-        that made it and to :attr:`calls`.
+        and is retried on rate limits (honouring ``Retry-After``), server errors, timeouts,
+        connection errors and replies that are not a chat completion (an HTML page). When
+        ``response_format`` asks for JSON, a reply that is cut off (``finish_reason="length"``),
+        does not parse, or breaks the ``json_schema`` is retried too. Each retry is logged at
+        WARNING, and so is a call still waiting after a few seconds (inside
+        :func:`~afnio.models.caller_parses_replies`, structured replies are not checked). Its
+        :class:`~afnio.models.ModelCall` record goes to the graph node that made it and to
+        :attr:`calls`.
 
         Args:
             messages: OpenAI chat messages, e.g. ``[{"role": "user", "content": "Hi"}]``.
@@ -269,8 +324,9 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
 
         Raises:
             ValueError: If ``n > 1`` or ``stream=True`` is asked for.
-            ModelCallError: If the call fails for good; its message names the provider, the
-                model, the graph node and the number of attempts.
+            ModelCallError: If the call fails for good; its message names the operation (e.g.
+                ``ChatCompletion forward, sample 3``), the provider, the model, the base URL,
+                the number of attempts and what went wrong.
         """
         n = completion_args.get("n")
         if n is not None and n != 1:
@@ -284,10 +340,12 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         if in_loop_thread():
             return await self._achat(messages, model, completion_args)
         # Keep every call (and the SDK's async connections) on afnio's one loop; context
-        # variables (the recording node) travel with the coroutine.
-        future = asyncio.run_coroutine_threadsafe(
-            self._achat(messages, model, completion_args), get_loop()
+        # variables (the recording node) travel with the coroutine, and so does the caller's
+        # frame, to which warnings are attributed.
+        call = _callsite.calling(
+            self._achat(messages, model, completion_args), _callsite.caller_frame()
         )
+        future = asyncio.run_coroutine_threadsafe(call, get_loop())
         return await asyncio.wrap_future(future)
 
     def chat(self, *, messages: list[dict[str, Any]], model: str, **completion_args: Any) -> str:
@@ -310,17 +368,16 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             started_at=time.time(),
         )
         start = time.monotonic()
+        waiting = self._notices.begin(record)
         try:
             key = None
             if self.cache is not None:
                 key = request_key(self.provider, model, messages, completion_args, self.cache_salt)
                 hit = await asyncio.to_thread(self.cache.get, key)
-                if hit is not None:
+                if hit is not None and usable(hit[0], completion_args):
                     record.response, record.cache_hit, record.cost = hit[0], True, 0.0
                     return hit[0]
-            response = await self._call_with_retries(record, messages, model, completion_args)
-            text = response.choices[0].message.content if response.choices else None
-            text = text or ""
+            response, text = await self._call_with_retries(record, messages, model, completion_args)
             record.response = text
             usage = normalize_usage(response.usage)
             record.usage = usage
@@ -342,6 +399,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
                 record.error = self._scrub(f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            self._notices.end(waiting)
             record.latency = time.monotonic() - start
             with self._history_lock:
                 self._history.append(record)
@@ -353,47 +411,87 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         messages: list[dict[str, Any]],
         model: str,
         completion_args: dict[str, Any],
-    ) -> Any:
+    ) -> tuple[Any, str]:
+        """The response and its checked text, retrying failed and unusable attempts."""
         attempts = 0
+        ends_at: float | None = None
         while True:
             attempts += 1
             try:
                 async with self._limiter():
-                    return await self._create(messages=messages, model=model, **completion_args)
+                    if ends_at is None and self.deadline is not None:
+                        # The deadline counts from the first attempt, not from the queue.
+                        ends_at = time.monotonic() + self.deadline
+                    args = self._bounded(completion_args, ends_at)
+                    response = await self._create(messages=messages, model=model, **args)
+                return response, reply_text(response, completion_args)
             except Exception as exc:
-                if not is_provider_error(exc):
+                if not is_attempt_failure(exc):
                     raise
-                retryable = is_retryable(exc)
-                if not retryable or attempts > self._retry.max_retries:
+                retryable = is_unusable_reply(exc) or is_retryable(exc)
+                left = None if ends_at is None else ends_at - time.monotonic()
+                delay = self._retry.delay(attempts - 1, exc) if retryable else 0.0
+                out_of_time = left is not None and delay >= left
+                if not retryable or attempts > self._retry.max_retries or out_of_time:
                     # Not chained: the provider's message may echo credentials (see ModelCallError).
-                    raise self._final_error(record, exc, attempts, retryable) from None
-                delay = self._retry.delay(attempts - 1, exc)
+                    raise self._final_error(record, exc, attempts, retryable, out_of_time) from None
                 record.retries += 1
-                logger.info(
-                    "Retrying %s model %r (attempt %d of %d) in %.2fs after %s",
-                    self.provider,
-                    model,
-                    attempts + 1,
+                logger.warning(
+                    "%s: attempt %d of %d failed: %s; retrying in %.2f s",
+                    self._call_name(record),
+                    attempts,
                     self._retry.max_retries + 1,
+                    self._scrub(describe_failure(exc, self._attempt_timeout)),
                     delay,
-                    type(exc).__name__,
                 )
                 await asyncio.sleep(delay)
 
+    def _bounded(self, completion_args: dict[str, Any], ends_at: float | None) -> dict[str, Any]:
+        """``completion_args`` with a per-attempt timeout that ends by the call's deadline."""
+        if ends_at is None or "timeout" in completion_args:
+            return completion_args
+        left = max(ends_at - time.monotonic(), 0.001)
+        if self._attempt_timeout is not None and self._attempt_timeout <= left:
+            return completion_args
+        return {**completion_args, "timeout": left}
+
+    def _call_name(self, record: ModelCall) -> str:
+        """E.g. ``ChatCompletion forward, sample 3: model 'gpt-4o' at http://.../v1``."""
+        where = operation_name(record.phase, record.node, record.sample)
+        what = f"{self.provider} model {record.model!r} at {self._shown_url}"
+        return f"{where}: {what}" if where else what
+
+    def _describe_wait(self, record: ModelCall, seconds: float) -> str:
+        limits = []
+        if self._attempt_timeout is not None:
+            limits.append(f"{self._attempt_timeout:g} s per attempt")
+        if self.deadline is not None:
+            limits.append(f"{self.deadline:g} s deadline per call")
+        attempt = f"attempt {record.retries + 1} of {self._retry.max_retries + 1}"
+        return (
+            f"{self._call_name(record)}: still waiting after {seconds:.0f} s ({attempt}; "
+            f"{', '.join(limits) or 'no time limit'})"
+        )
+
     def _final_error(
-        self, record: ModelCall, exc: BaseException, attempts: int, retryable: bool
+        self,
+        record: ModelCall,
+        exc: BaseException,
+        attempts: int,
+        retryable: bool,
+        out_of_time: bool = False,
     ) -> ModelCallError:
         status = status_of(exc)
-        what = f"HTTP {status}" if status is not None else type(exc).__name__
         plural = "attempt" if attempts == 1 else "attempts"
-        if retryable:
+        if out_of_time:
+            why = f"gave up after {attempts} {plural} ({self.deadline:g} s deadline per call)"
+        elif retryable:
             why = f"gave up after {attempts} {plural} (retry budget: {self._retry.max_retries})"
         else:
+            what = f"HTTP {status}" if status is not None else type(exc).__name__
             why = f"failed after {attempts} {plural} ({what} is not retried)"
-        node = record.node or "no graph node"
         message = self._scrub(
-            f"Call to {self.provider} model {record.model!r} from {node} {why}: "
-            f"{type(exc).__name__}: {exc}"
+            f"{self._call_name(record)} {why}: {describe_failure(exc, self._attempt_timeout)}"
         )
         record.error = message
         return ModelCallError(
@@ -405,6 +503,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             status_code=status,
             record=record,
             error_type=type(exc).__name__,
+            base_url=self._shown_url,
+            operation=operation_name(record.phase, record.node, record.sample),
         )
 
     def _limiter(self) -> asyncio.Semaphore:
@@ -454,8 +554,9 @@ class AsyncOpenAI(_OpenAIClient):
         base_url: Defaults to ``OPENAI_BASE_URL``, then OpenAI's API. Point it at any
             OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio, ``afnio.testing``).
         websocket_base_url: Passed to the SDK.
-        timeout: Per-attempt timeout in seconds (or an ``httpx`` timeout); the SDK's default
-            when not given.
+        timeout: Per-attempt timeout in seconds (or an ``httpx`` timeout): how long one HTTP
+            attempt waits for its reply before it is retried. Defaults to
+            :data:`DEFAULT_TIMEOUT` (60 s).
         max_retries: afnio's retry budget: up to ``max_retries + 1`` attempts per call.
         default_headers: Headers sent with every request.
         default_query: Query parameters sent with every request.
@@ -468,6 +569,9 @@ class AsyncOpenAI(_OpenAIClient):
         retry_max_delay: Longest wait between attempts, in seconds.
         retry_seed: Seeds the jitter (for reproducible tests).
         history_size: How many records :attr:`calls` keeps.
+        deadline: Longest time in seconds one call may take from its first attempt, every
+            attempt and wait included (:data:`DEFAULT_DEADLINE`, 300 s); ``None`` for none.
+            A call that would pass it stops retrying and raises.
 
     Raises:
         openai.OpenAIError: If no API key is given or set in the environment.

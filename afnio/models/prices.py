@@ -15,7 +15,7 @@ import re
 from importlib import resources
 from typing import Any
 
-__all__ = ["calculate_cost", "get_pricing", "load_prices", "prices_updated"]
+__all__ = ["calculate_cost", "get_pricing", "is_openai_api", "load_prices", "prices_updated"]
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
@@ -95,3 +95,14 @@ def calculate_cost(usage: dict[str, Any], pricing: dict[str, float | None]) -> f
     return (
         (prompt - cached) * input_price + cached * cached_price + completion * output_price
     ) / 1e6
+
+
+def is_openai_api(base_url: str) -> bool:
+    """Whether ``base_url`` is OpenAI's own API, whose models the price table lists.
+
+    Example:
+        >>> is_openai_api("https://api.openai.com/v1/"), is_openai_api("http://localhost:11434/v1")
+        (True, False)
+    """
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+    return host == "openai.com" or host.endswith(".openai.com")

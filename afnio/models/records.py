@@ -13,12 +13,21 @@ import contextvars
 import copy
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "ModelCallError", "current_sample", "jsonable", "redact", "sample_index"]
+__all__ = [
+    "ModelCall",
+    "ModelCallError",
+    "current_sample",
+    "jsonable",
+    "operation_name",
+    "redact",
+    "sample_index",
+]
 
 _sample: contextvars.ContextVar[int | None] = contextvars.ContextVar("afnio_sample", default=None)
 
@@ -36,6 +45,34 @@ def sample_index(index: int | None) -> Iterator[None]:
 def current_sample() -> int | None:
     """The batch sample the current model call is made for, if an operation said so."""
     return _sample.get()
+
+
+def operation_name(phase: str | None, node: str | None, sample: int | None = None) -> str | None:
+    """What made a model call, for a person: the operation, the phase and the batch sample.
+
+    A graph node is named after its operation (``ChatCompletion`` records as
+    ``ChatCompletionBackward0``), but its forward calls are made by the operation itself.
+
+    Example:
+        >>> operation_name("forward", "ChatCompletionBackward0", 3)
+        'ChatCompletion forward, sample 3'
+        >>> operation_name("backward", "ChatCompletionBackward0")
+        'ChatCompletion backward (ChatCompletionBackward0)'
+        >>> operation_name("optimizer", "TGD")
+        'TGD step'
+    """
+    if node is None:
+        return None
+    operation = re.sub(r"Backward\d+$", "", node) or node
+    if phase == "optimizer":
+        described = f"{operation} step"
+    elif phase == "backward" and operation != node:
+        described = f"{operation} backward ({node})"
+    elif phase in ("forward", "backward"):
+        described = f"{operation} {phase}"
+    else:
+        described = operation
+    return described if sample is None else f"{described}, sample {sample}"
 
 
 _ids = itertools.count(1)
@@ -206,15 +243,23 @@ class ModelCallError(RuntimeError):
     deliberately not chained as ``__cause__``: providers echo request details, credentials
     included, in their messages, and a chained error would print them in every traceback.
 
+    When raised through a blocking call (``chat``, an operation, ``backward()``), its
+    traceback starts at afnio's entry point, so the caller's own line is near the top.
+
     Attributes:
         provider: The provider name.
         model: The requested model.
+        base_url: The endpoint that was called, or ``None``.
+        operation: What made the call, e.g. ``"ChatCompletion forward, sample 3"``, or ``None``
+            outside any graph operation.
         node: The name of the graph node that made the call, or ``None``.
         attempts: How many attempts were made.
         status_code: The HTTP status of the last error, if it had one.
         error_type: The class name of the last provider error (e.g. ``"RateLimitError"``).
         record: The :class:`ModelCall` describing the failed call.
     """
+
+    raised_for_the_caller = True
 
     def __init__(
         self,
@@ -227,9 +272,13 @@ class ModelCallError(RuntimeError):
         status_code: int | None = None,
         record: ModelCall | None = None,
         error_type: str | None = None,
+        base_url: str | None = None,
+        operation: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_type = error_type
+        self.base_url = base_url
+        self.operation = operation
         self.provider = provider
         self.model = model
         self.node = node

@@ -22,6 +22,7 @@ from afnio._runtime import run_sync
 from afnio._utils import validate_multi_turn_messages
 from afnio._variable import Variable
 from afnio.autodiff.grad_mode import enable_grad
+from afnio.models import caller_parses_replies
 from afnio.optim import _prompts
 from afnio.optim.optimizer import Optimizer, ParamsT
 
@@ -233,7 +234,7 @@ class _Job:
         reason = ""
         text: Any = None
         for attempt in range(1 + MAX_RETRIES):
-            with recording_to(self.record, "optimizer"):
+            with recording_to(self.record, "optimizer"), caller_parses_replies():
                 text = await client.achat(messages=conversation, **args)
             try:
                 value = _parse_update(text, self.param.data)

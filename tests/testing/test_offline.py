@@ -34,7 +34,7 @@ def test_online_with_base_url_only(no_env, monkeypatch):
         assert backend.model == "llama3.2" and backend.base_url == real.base_url
         assert backend.client_args["api_key"]  # a placeholder key for keyless local servers
         client = backend.client()
-        with pytest.warns(UserWarning, match="price of model 'llama3.2'.* is unknown"):
+        with pytest.warns(UserWarning, match="Cost is not computed for .*'llama3.2'"):
             answer = client.chat(messages=[{"role": "user", "content": "hi"}], model=backend.model)
         assert answer == "from the 'real' endpoint"
         assert real.requests[0].model == "llama3.2"
