@@ -10,11 +10,13 @@ LAB_PORT ?= 8888
 .PHONY: lab test env js lint typecheck pytest jstest browser-deps bench clean help
 
 help:
-	@echo "make lab    - set up everything and open JupyterLab on notebooks/"
+	@echo "make lab    - set up what the lab needs and open JupyterLab on notebooks/"
 	@echo "make test   - set up everything and run every test (Python, JS, notebooks, browser)"
 	@echo "make bench  - run the benchmarks (after make test)"
 
 # -- environment -------------------------------------------------------------------------------
+# `make lab` installs what the lab needs (afnio, the widgets, JupyterLab); `make test` adds the test
+# tools and PyTorch. Each step is a file target, so a second run does only what changed.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -23,12 +25,25 @@ node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
 	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 	@touch $@
 
-js: node_modules/.package-lock.json
+# The bundles are rebuilt only when a widget source or the build set-up changed (js/build.mjs
+# writes each bundle atomically, and leaves one whose content did not change alone).
+JS_SOURCES := $(filter-out %.test.js js/test-helpers.js js/test-worker-stub.js,\
+	$(wildcard js/*.js js/*.mjs js/*.css js/package.json))
+BUNDLE := afnio_widgets/static/widget.js
+$(BUNDLE): $(JS_SOURCES) package.json node_modules/.package-lock.json
 	npm run build
-
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@touch $@
+
+js: $(BUNDLE)
+
+LAB_STAMP := $(VENV)/.afnio-lab
+$(LAB_STAMP): $(BIN)/python pyproject.toml | $(BUNDLE)
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	@touch $@
+
+$(STAMP): $(BIN)/python pyproject.toml | $(BUNDLE)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@touch $@ $(LAB_STAMP)
 
 # PyTorch is the oracle of some core tests and the reference of the engine benchmark. Only a
 # local CPU build is installed (a plain `pip install torch` would fetch a multi-GB CUDA build);
@@ -41,7 +56,7 @@ $(VENV)/.afnio-torch: $(STAMP)
 	else echo "No local CPU build of torch: the PyTorch-oracle tests will be skipped."; fi
 	@touch $@
 
-env: js $(STAMP) $(VENV)/.afnio-torch
+env: $(BUNDLE) $(STAMP) $(VENV)/.afnio-torch
 
 # -- tests -------------------------------------------------------------------------------------
 lint: env
@@ -68,7 +83,7 @@ pytest: env browser-deps
 test: lint typecheck jstest pytest
 
 # -- lab ---------------------------------------------------------------------------------------
-lab: env
+lab: $(BUNDLE) $(LAB_STAMP)
 	@bash scripts/lab.sh $(LAB_PORT) $(NOTEBOOK_DIR)
 
 bench: env browser-deps

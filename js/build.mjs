@@ -5,6 +5,9 @@
 // 3. js/training.js, js/gradmode.js, js/tuner.js and js/styles.css are bundled as they are;
 //    js/tuner.css (which imports styles.css) becomes tuner.css.
 
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
 import * as esbuild from "esbuild";
 
 const watch = process.argv.includes("--watch");
@@ -64,10 +67,33 @@ const css = {
 
 const tunerCss = { ...css, entryPoints: ["js/tuner.css"], outfile: `${outdir}/tuner.css` };
 
+/**
+ * Writes each output file to a temporary name and renames it into place, so that a reader (a
+ * JupyterLab serving the widgets, a test) never sees a bundle half written. A file whose content
+ * did not change is left alone.
+ * @param {import("esbuild").BuildResult} result
+ */
+async function writeAtomically(result) {
+  for (const file of result.outputFiles ?? []) {
+    const old = await fs.readFile(file.path).catch(() => null);
+    if (old !== null && Buffer.compare(old, Buffer.from(file.contents)) === 0) continue;
+    const temporary = `${file.path}.${process.pid}.tmp`;
+    await fs.writeFile(temporary, file.contents);
+    await fs.rename(temporary, file.path);
+    console.log(`  ${path.relative(process.cwd(), file.path)}  ${(file.contents.length / 1024).toFixed(1)}kb`);
+  }
+}
+
 if (watch) {
   await (await esbuild.context(options)).watch();
   await (await esbuild.context(css)).watch();
   await (await esbuild.context(tunerCss)).watch();
 } else {
-  await Promise.all([esbuild.build(options), esbuild.build(css), esbuild.build(tunerCss)]);
+  const results = await Promise.all([
+    esbuild.build({ ...options, write: false }),
+    esbuild.build({ ...css, write: false }),
+    esbuild.build({ ...tunerCss, write: false }),
+  ]);
+  await fs.mkdir(outdir, { recursive: true });
+  for (const result of results) await writeAtomically(result);
 }

@@ -15,12 +15,10 @@ fi
 if [ -z "${OPENAI_API_KEY:-}" ] && [ -z "${OPENAI_BASE_URL:-}" ]; then
   echo "No OPENAI_API_KEY or OPENAI_BASE_URL: the notebooks run offline against afnio's local model server."
 fi
-# JupyterLab only needs Node.js to rebuild itself, which the widgets never require (their bundle is
-# prebuilt). Without node on PATH it also skips a yarn configuration probe that fails noisily.
-lab_path=""
-IFS=: read -ra dirs <<< "$PATH"
-for d in "${dirs[@]}"; do
-  [ -x "$d/node" ] || lab_path="${lab_path:+$lab_path:}$d"
-done
+# PATH is passed on untouched: kernels started from this JupyterLab need it (ls, git, and dot for
+# `to_dot(...)`). The widgets' bundles are prebuilt, so JupyterLab never needs to rebuild itself:
+# its page is told so (no build check, no build offer), which also keeps it from probing Node.js
+# and yarn when a notebook opens.
+args+=('--ServerApp.tornado_settings={"page_config_data": {"buildCheck": False, "buildAvailable": False}}')
 echo "Starting JupyterLab on http://127.0.0.1:${port}/lab (the exact URL with its token is printed below)"
-PATH="$lab_path" exec .venv/bin/jupyter lab "${args[@]}"
+exec .venv/bin/jupyter lab "${args[@]}"

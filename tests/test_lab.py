@@ -60,6 +60,18 @@ def test_lab_serves_the_notebooks(tmp_path):
         assert expected and expected <= names
         text = (tmp_path / "lab.log").read_text()
         assert "offline" in text or "OPENAI" in os.environ.get("OPENAI_API_KEY", "")
+        # Kernels inherit the server's environment: PATH must reach them as it was given
+        # (Debian's node lives in /usr/bin, beside ls, git and dot).
+        environ = Path(f"/proc/{proc.pid}/environ")
+        if environ.exists():
+            variables = dict(
+                item.split("=", 1) for item in environ.read_text().split("\0") if "=" in item
+            )
+            assert variables["PATH"] == env["PATH"]
+        # JupyterLab neither checks for nor offers a rebuild (the bundles are prebuilt).
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}") as response:
+            page = response.read().decode()
+        assert '"buildCheck": false' in page and '"buildAvailable": false' in page
     finally:
         proc.terminate()
         try:
@@ -67,3 +79,63 @@ def test_lab_serves_the_notebooks(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _fake_programs(folder: Path, **scripts: str) -> None:
+    folder.mkdir()
+    for name, body in scripts.items():
+        program = folder / name
+        program.write_text(f"#!/bin/bash\n{body}\n")
+        program.chmod(0o755)
+
+
+def test_ensure_chromium_says_what_it_does_and_why_before_doing_it(tmp_path):
+    bin_dir = tmp_path / "bin"
+    _fake_programs(bin_dir, id="echo 0", **{"apt-get": 'echo "apt-get ran: $*"'})
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AFNIO_CHROMIUM": str(tmp_path / "no-chromium")}
+    done = subprocess.run(
+        ["bash", "scripts/ensure-chromium.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    why = next(i for i, line in enumerate(lines) if "browser tests" in line)
+    plan = next(i for i, line in enumerate(lines) if "apt-get install -y chromium" in line)
+    ran = [i for i, line in enumerate(lines) if line.startswith("apt-get ran:")]
+    assert why < plan < ran[0], done.stdout  # said first, then done, with apt's output shown
+    assert lines[ran[0]] == "apt-get ran: update"
+    assert lines[ran[1]] == "apt-get ran: install -y chromium"
+
+
+def test_ensure_chromium_does_nothing_when_chromium_is_there(tmp_path):
+    chromium = tmp_path / "chromium"
+    _fake_programs(tmp_path / "bin", **{"apt-get": "exit 3"})
+    chromium.write_text("#!/bin/sh\n")
+    chromium.chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "AFNIO_CHROMIUM": str(chromium)}
+    done = subprocess.run(
+        ["bash", "scripts/ensure-chromium.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (0, "")
+
+
+def _make(*args: str) -> str:
+    return subprocess.run(
+        ["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules").is_dir(), reason="needs `make env` first")
+def test_make_lab_installs_only_the_lab_and_rebuilds_js_only_when_it_changed(tmp_path):
+    plan = _make("lab", "VENV=" + str(tmp_path / "venv"))
+    assert '-e ".[lab]"' in plan
+    assert ".[test]" not in plan and "torch" not in plan
+    # With the bundles newer than every source, neither command rebuilds them...
+    if (ROOT / "afnio_widgets" / "static" / "widget.js").is_file() and "npm run build" not in _make(
+        "js"
+    ):
+        assert "npm run build" not in plan
+    # ...and a changed source makes both rebuild them.
+    touched = "js/gradmode.js"  # as the Makefile names it
+    plan_after = _make("js", "-W", touched)
+    assert "npm run build" in plan_after
+    assert "npm run build" in _make("lab", "-W", touched, "VENV=" + str(tmp_path / "venv"))
