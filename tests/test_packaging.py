@@ -8,6 +8,7 @@ that the sdist shipped.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,11 +21,27 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLES = ("widget.js", "widget.css", "training.js", "gradmode.js")
 
 
 def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+# Every bundle the build hook ensures: the ones the widgets load.
+BUNDLES = tuple(
+    Path(target).name
+    for target in _pyproject()["tool"]["hatch"]["build"]["hooks"]["jupyter-builder"][
+        "ensured-targets"
+    ]
+)
+
+
+def test_every_bundle_the_widgets_load_is_ensured() -> None:
+    loaded = set()
+    for module in (ROOT / "afnio_widgets").glob("*.py"):
+        loaded.update(re.findall(r'= bundle\("([\w.]+)"\)', module.read_text()))
+    assert {"widget.js", "tuner.css"} <= loaded
+    assert loaded <= set(BUNDLES)
 
 
 def test_both_packages_are_typed_and_licensed() -> None:

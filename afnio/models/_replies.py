@@ -21,15 +21,15 @@ from afnio.models._json_schema import schema_violation
 __all__ = [
     "UnusableReply",
     "caller_parses_replies",
-    "structured_replies_checked",
-    "timeout_seconds",
-    "usable",
     "check_structured",
     "describe_failure",
     "is_attempt_failure",
     "is_unusable_reply",
     "preview",
     "reply_text",
+    "structured_replies_checked",
+    "timeout_seconds",
+    "usable",
     "wants_json",
 ]
 
