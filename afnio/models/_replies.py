@@ -10,6 +10,7 @@ with an attempt, whatever raised it.
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -163,11 +164,16 @@ def describe_failure(error: BaseException, timeout: float | None) -> str:
 
     if isinstance(error, UnusableReply):
         return error.reason
-    if isinstance(error, openai.APITimeoutError):
-        within = f" within the {timeout:g} s per-attempt timeout" if timeout else ""
-        return f"the server did not answer{within}"
-    if isinstance(error, openai.APIConnectionError):
-        return f"cannot connect to the server: {_connection_problem(error)}"
+    if isinstance(error, openai.APIConnectionError):  # timeouts included
+        kind = type(error).__name__
+        refused = _os_error(error)
+        if refused is not None and refused.errno != errno.ETIMEDOUT:
+            # Some HTTP stacks report a refused connection as a connect timeout.
+            return f"cannot connect to the server: {os.strerror(refused.errno or 0)} ({kind})"
+        if isinstance(error, openai.APITimeoutError):
+            within = f" within the {timeout:g} s per-attempt timeout" if timeout else ""
+            return f"the server did not answer{within} ({kind})"
+        return f"cannot connect to the server: {_connection_problem(error)} ({kind})"
     if isinstance(error, openai.APIStatusError):
         server_says = _server_message(error)
         status = error.status_code
@@ -191,19 +197,28 @@ def describe_failure(error: BaseException, timeout: float | None) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _connection_problem(error: BaseException) -> str:
-    """The root of a connection error: the operating system's word if there is one."""
-    seen: set[int] = set()
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
     cause: BaseException | None = error
-    detail = ""
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, OSError) and cause.errno is not None:
-            return os.strerror(cause.errno)
-        if cause is not error and str(cause).strip():
-            detail = detail or str(cause).strip()
+    while cause is not None and cause not in chain and len(chain) < 16:
+        chain.append(cause)
         cause = cause.__cause__ or cause.__context__
-    return detail or "connection error"
+    return chain
+
+
+def _os_error(error: BaseException) -> OSError | None:
+    """The operating system's error at the root of a connection error, if there is one."""
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return cause
+    return None
+
+
+def _connection_problem(error: BaseException) -> str:
+    for cause in _causes(error)[1:]:
+        if str(cause).strip():
+            return str(cause).strip()
+    return "connection error"
 
 
 def _server_message(error: Any) -> str:

@@ -415,6 +415,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         """The response and its checked text, retrying failed and unusable attempts."""
         attempts = 0
         ends_at: float | None = None
+        timeout = self._attempt_timeout
         while True:
             attempts += 1
             try:
@@ -423,6 +424,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
                         # The deadline counts from the first attempt, not from the queue.
                         ends_at = time.monotonic() + self.deadline
                     args = self._bounded(completion_args, ends_at)
+                    timeout = timeout_seconds(args.get("timeout", self._attempt_timeout))
                     response = await self._create(messages=messages, model=model, **args)
                 return response, reply_text(response, completion_args)
             except Exception as exc:
@@ -434,14 +436,16 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
                 out_of_time = left is not None and delay >= left
                 if not retryable or attempts > self._retry.max_retries or out_of_time:
                     # Not chained: the provider's message may echo credentials (see ModelCallError).
-                    raise self._final_error(record, exc, attempts, retryable, out_of_time) from None
+                    raise self._final_error(
+                        record, exc, attempts, retryable, out_of_time, timeout
+                    ) from None
                 record.retries += 1
                 logger.warning(
                     "%s: attempt %d of %d failed: %s; retrying in %.2f s",
                     self._call_name(record),
                     attempts,
                     self._retry.max_retries + 1,
-                    self._scrub(describe_failure(exc, self._attempt_timeout)),
+                    self._scrub(describe_failure(exc, timeout)),
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -480,6 +484,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         attempts: int,
         retryable: bool,
         out_of_time: bool = False,
+        timeout: float | None = None,
     ) -> ModelCallError:
         status = status_of(exc)
         plural = "attempt" if attempts == 1 else "attempts"
@@ -490,9 +495,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         else:
             what = f"HTTP {status}" if status is not None else type(exc).__name__
             why = f"failed after {attempts} {plural} ({what} is not retried)"
-        message = self._scrub(
-            f"{self._call_name(record)} {why}: {describe_failure(exc, self._attempt_timeout)}"
-        )
+        message = self._scrub(f"{self._call_name(record)} {why}: {describe_failure(exc, timeout)}")
         record.error = message
         return ModelCallError(
             message,

@@ -148,7 +148,10 @@ def test_a_hung_server_times_out_per_attempt_and_every_retry_is_a_warning(make_c
             pytest.raises(ModelCallError) as info,
         ):
             client.chat(messages=PING, model="gpt-4o")
-    assert "the server did not answer within the 0.2 s per-attempt timeout" in str(info.value)
+    assert (
+        "the server did not answer within the 0.2 s per-attempt timeout (APITimeoutError)"
+        in str(info.value)
+    )
     (retry,) = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert retry.levelno == logging.WARNING
     assert "attempt 1 of 2 failed: the server did not answer" in retry.getMessage()
@@ -249,7 +252,7 @@ def test_connection_refused_names_the_url(client_cls):
         client.chat(messages=PING, model="gpt-4o")
     message = str(info.value)
     assert f"openai model 'gpt-4o' at {url} gave up after 2 attempts" in message
-    assert "cannot connect to the server: Connection refused" in message
+    assert "cannot connect to the server: Connection refused (API" in message
     assert "Connection error." not in message
 
 
