@@ -73,7 +73,7 @@ class PromptTuner(anywidget.AnyWidget):
     """
 
     _esm = bundle("tuner.js")
-    _css = bundle("tuner.css")
+    _css = bundle("widget.css")
 
     title = traitlets.Unicode("").tag(sync=True)
     """A title shown in the toolbar."""

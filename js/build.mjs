@@ -2,8 +2,8 @@
 //
 // 1. js/layout-worker.js (with Graphviz's WebAssembly inlined) is bundled to a string.
 // 2. js/widget.js imports that string as "virtual:layout-worker" and starts it as a Web Worker.
-// 3. js/training.js, js/gradmode.js, js/tuner.js and js/styles.css are bundled as they are;
-//    js/tuner.css (which imports styles.css) becomes tuner.css.
+// 3. js/training.js, js/gradmode.js and js/tuner.js are bundled as they are; js/widgets.css
+//    (styles.css and tuner.css) becomes widget.css, the one style sheet of every widget.
 
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -58,14 +58,12 @@ const options = {
 };
 
 const css = {
-  entryPoints: ["js/styles.css"],
+  entryPoints: ["js/widgets.css"],
   bundle: true,
   minify: !watch,
   outfile: `${outdir}/widget.css`,
   logLevel: /** @type {const} */ ("info"),
 };
-
-const tunerCss = { ...css, entryPoints: ["js/tuner.css"], outfile: `${outdir}/tuner.css` };
 
 /**
  * Writes each output file to a temporary name and renames it into place, so that a reader (a
@@ -87,12 +85,10 @@ async function writeAtomically(result) {
 if (watch) {
   await (await esbuild.context(options)).watch();
   await (await esbuild.context(css)).watch();
-  await (await esbuild.context(tunerCss)).watch();
 } else {
   const results = await Promise.all([
     esbuild.build({ ...options, write: false }),
     esbuild.build({ ...css, write: false }),
-    esbuild.build({ ...tunerCss, write: false }),
   ]);
   await fs.mkdir(outdir, { recursive: true });
   for (const result of results) await writeAtomically(result);

@@ -40,7 +40,7 @@ def test_every_bundle_the_widgets_load_is_ensured() -> None:
     loaded = set()
     for module in (ROOT / "afnio_widgets").glob("*.py"):
         loaded.update(re.findall(r'= bundle\("([\w.]+)"\)', module.read_text()))
-    assert {"widget.js", "tuner.css"} <= loaded
+    assert {"widget.js", "tuner.js"} <= loaded
     assert loaded <= set(BUNDLES)
 
 
