@@ -93,6 +93,7 @@ def test_a_wheel_built_from_the_sdist_without_node_serves_its_bundles(tmp_path: 
     for name in BUNDLES:
         assert f"{top}/afnio_widgets/static/{name}" in names
     assert f"{top}/LICENSE" in names and f"{top}/afnio/py.typed" in names
+    assert f"{top}/docs/img/graphview.png" in names  # the README's pictures
 
     env = {**os.environ, "PATH": _no_node_path(tmp_path)}
     assert shutil.which("node", path=env["PATH"]) is None
