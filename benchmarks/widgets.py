@@ -17,6 +17,11 @@ user would (click a cell, Shift+Enter).
   showed the final graph, and the kernel's loop time with the live view against the same loop
   without it. Once at full speed, once paced (a short sleep per operation, as when each
   operation does real work).
+* **The live loop of issue 13**: ``x = x + Variable(str(i), role=f"c{i}")`` with a 10 ms sleep,
+  300 times, in ``trace()``: redraws per second and the kernel's slowdown, as above.
+* **Operation to screen at 1,000 nodes**: in a live view that already holds about 1,000 nodes,
+  ten more operations run half a second apart; for each, the time from the kernel's clock just
+  after the operation to the first redraw whose graph includes it (``data-total``).
 """
 
 from __future__ import annotations
@@ -59,6 +64,14 @@ LIVE_COLUMNS = [
     ("catch_up_s", "final graph after loop (s)"),
 ]
 
+LATENCY_COLUMNS = [
+    ("nodes", "view nodes"),
+    ("probes", "operations"),
+    ("median_s", "operation to screen, median (s)"),
+    ("max_s", "max (s)"),
+    ("missed", "not seen"),
+]
+
 _SETUP = """\
 import json, time
 import afnio
@@ -78,6 +91,14 @@ def loop(ops, pace):
         if pace:
             time.sleep(pace)
 
+def chain(ops, pace):
+    x = afnio.Variable("start", role="acc", requires_grad=True)
+    for i in range(ops):
+        x = x + afnio.Variable(str(i), role=f"c{i}")
+        if pace:
+            time.sleep(pace)
+    return x
+
 print(json.dumps(counts))
 """
 
@@ -95,6 +116,22 @@ with afnio_widgets.trace(title="live") as live:
     loop({ops}, {pace})
 t1 = time.time()
 print(json.dumps({{"start": t0, "end": t1, "nodes": len(live.graph["nodes"])}}))
+"""
+
+_CHAIN_BASELINE = _BASELINE.replace("loop(", "chain(")
+_CHAIN_LIVE = _LIVE.replace("loop(", "chain(")
+_LATENCY = """\
+marks = []
+with afnio_widgets.trace(title="latency") as lat:
+    x = chain({ops}, 0)
+    lat.flush()
+    time.sleep(2.0)
+    for i in range({probes}):
+        x = x + afnio.Variable(str(i), role="probe")
+        t = time.time()
+        marks.append((t, len(lat.graph["nodes"])))
+        time.sleep(0.5)
+print(json.dumps({{"marks": marks}}))
 """
 
 _DRAWN = """(i) => {
@@ -200,6 +237,26 @@ def _live(page: LabPage, baseline_cell: int, live_cell: int, ops: int, pace: flo
     }
 
 
+def _latency(page: LabPage, cell: int) -> dict[str, Any]:
+    page.page.evaluate(_OBSERVE)
+    page.run_cell(cell, timeout=CELL_TIMEOUT)
+    marks = _last_json(page.output_text(cell))["marks"]
+    time.sleep(1.0)
+    records = page.page.evaluate("() => window.__afnioBench")
+    delays = []
+    for t, nodes in marks:
+        shown = next((r for r, total in records if total >= nodes and r >= t * 1000 - 50), None)
+        delays.append(None if shown is None else max(0.0, shown - t * 1000) / 1000)
+    seen = [d for d in delays if d is not None]
+    return {
+        "nodes": marks[0][1] if marks else None,
+        "probes": len(marks),
+        "missed": len(delays) - len(seen),
+        "median_s": round(sorted(seen)[len(seen) // 2], 3) if seen else None,
+        "max_s": round(max(seen), 3) if seen else None,
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     sizes = [30, 100] if quick else [100, 1_000, 5_000]
     ops = 100 if quick else 1_000
@@ -239,6 +296,13 @@ def run(quick: bool) -> dict[str, Any]:
         live_cells.append((len(cells), len(cells) + 1, pace))
         cells.append(_BASELINE.format(ops=ops, pace=pace))
         cells.append(_LIVE.format(ops=ops, pace=pace))
+    chain_cells = (len(cells), len(cells) + 1)
+    chain_ops = 60 if quick else 300
+    cells.append(_CHAIN_BASELINE.format(ops=chain_ops, pace=0.01))
+    cells.append(_CHAIN_LIVE.format(ops=chain_ops, pace=0.01))
+    latency_cell = len(cells)
+    # Each operation of the chain adds 3 view nodes: about 1,000 nodes before the probes.
+    cells.append(_LATENCY.format(ops=30 if quick else 333, probes=3 if quick else 10))
 
     rows: list[dict[str, Any]] = []
     live: list[dict[str, Any]] = []
@@ -269,19 +333,32 @@ def run(quick: bool) -> dict[str, Any]:
                         f"within 120 s; its overlay said: {live[-1]['overlay_at_end']!r}"
                     )
                 print(f"  live, {pace * 1000:.0f} ms per op: {live[-1]}", flush=True)
+            chain_row = _live(page, *chain_cells, chain_ops, 0.01)
+            chain_row["ops"] = f"{chain_ops} (x = x + c, issue 13)"
+            live.append(chain_row)
+            print(f"  live chain: {chain_row}", flush=True)
+            latency = _latency(page, latency_cell)
+            print(f"  operation to screen: {latency}", flush=True)
             if page.errors:
                 notes.append(
                     f"{len(page.errors)} browser console errors, first: {page.errors[0][:200]}"
                 )
         finally:
             browser.close()
-    table = format_table(COLUMNS, rows) + "\n\n" + format_table(LIVE_COLUMNS, live)
+    table = (
+        format_table(COLUMNS, rows)
+        + "\n\n"
+        + format_table(LIVE_COLUMNS, live)
+        + "\n\n"
+        + format_table(LATENCY_COLUMNS, [latency])
+    )
     return {
         "title": TITLE,
         "workload": workload,
         "status": "ok",
         "rows": rows,
         "live": live,
+        "latency": latency,
         "notes": notes,
         "table": table,
     }
