@@ -104,7 +104,14 @@ class GraphEvents:
         for node_id, node in self._nodes.items():
             if node["kind"] == "function" and node["state"] != "idle":
                 self._set(node_id, state="idle")
-        self._backward = {"id": backward_id, "status": "running", "error": None, "visited": 0}
+        self._backward = {
+            "id": backward_id,
+            "status": "running",
+            "error": None,
+            "visited": 0,
+            "steps": [],
+            "clock": 0,
+        }
         self._meta_changed = True
 
     def _on_backward_started(self, event: GraphEvent) -> None:
@@ -121,9 +128,25 @@ class GraphEvents:
             return
         self._activate(event.backward_id)
         self._set(node_id, state=state)
+        # The engine's visit order, for replay: each step runs from one tick of this pass's
+        # clock to another; steps whose spans overlap ran concurrently. A new list each time:
+        # snapshots and patches share it with the message being sent.
+        steps = list(self._backward.get("steps", []))
+        self._backward["clock"] = tick = self._backward.get("clock", 0) + 1
+        if state == "running":
+            steps.append({"node": node_id, "start": tick, "end": None})
+        else:
+            k = next((k for k in range(len(steps) - 1, -1, -1) if steps[k]["node"] == node_id), -1)
+            start = steps[k]["start"] if k >= 0 else tick
+            step = {"node": node_id, "start": start, "end": tick}
+            if k >= 0:
+                steps[k] = step
+            else:
+                steps.append(step)
+        self._backward["steps"] = steps
+        self._meta_changed = True
         if state == "done":
             self._backward["visited"] += 1
-            self._meta_changed = True
 
     def _on_node_started(self, event: GraphEvent) -> None:
         self._node_event(event, "running")

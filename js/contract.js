@@ -93,6 +93,17 @@
  * @property {"idle" | "running" | "done" | "error"} status
  * @property {string | null} error
  * @property {number} visited
+ * @property {BackwardStep[]} [steps] The engine's visit order in this pass (for replay).
+ * @property {number} [clock] The pass's last tick (each node start and finish is one tick).
+ */
+
+/**
+ * One node run by the engine: from tick `start` to tick `end` (null while it runs). Steps whose
+ * spans overlap ran concurrently.
+ * @typedef {object} BackwardStep
+ * @property {string} node
+ * @property {number} start
+ * @property {number | null} end
  */
 
 /**

@@ -7,6 +7,7 @@ import { h, s } from "./dom.js";
 import { TimeoutError, WorkerRunner, bindLayout, chooseEngine, parseLayout } from "./layout.js";
 import { renderPanel } from "./panel.js";
 import { panZoom } from "./panzoom.js";
+import { ReplayBar } from "./replay.js";
 import { GraphStore } from "./store.js";
 import { drawGraph } from "./svg.js";
 
@@ -95,7 +96,8 @@ class GraphViewUI {
     this.disposed = false;
     /** @type {ResizeObserver | null} */
     this.resizer = null;
-    this.root = h("div", { class: "afnio-graphview" });
+    // Focusable (tabindex -1: by a click, not by Tab) so that the arrow keys reach the replay.
+    this.root = h("div", { class: "afnio-graphview", tabindex: -1 });
     this.titleEl = h("span", { class: "afnio-title" });
     this.collapseInput = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", class: "afnio-collapse-input" }));
     this.svg = /** @type {SVGSVGElement} */ (s("svg", { class: "afnio-svg", width: "100%", height: "100%", role: "img", "aria-label": "backward graph" }));
@@ -103,6 +105,14 @@ class GraphViewUI {
     this.overlay = h("div", { class: "afnio-overlay", text: "Waiting for the graph…" });
     this.panel = h("aside", { class: "afnio-panel", hidden: true });
     this.status = h("div", { class: "afnio-status" });
+    this.replay = new ReplayBar({
+      signal: this.controller.signal,
+      onChange: () => this.replay.apply(this.viewport),
+      onSelect: (id) => {
+        this.model.set("selected", id);
+        this.model.save_changes();
+      },
+    });
     this.pz = panZoom(this.svg, this.viewport, () => {
       this.autoFit = false;
     });
@@ -141,7 +151,8 @@ class GraphViewUI {
     ]);
     this.svg.append(this.viewport);
     const canvas = h("div", { class: "afnio-canvas" }, [this.svg, this.overlay]);
-    this.root.append(toolbar, h("div", { class: "afnio-body" }, [canvas, this.panel]), this.status);
+    this.root.append(toolbar, this.replay.el, h("div", { class: "afnio-body" }, [canvas, this.panel]), this.status);
+    this.root.addEventListener("keydown", (event) => this.replay.onKey(event), { signal });
     this.el.append(this.root);
     this.svg.addEventListener("click", (event) => this.onClick(event), { signal });
     this.svg.addEventListener("keydown", (event) => {
@@ -200,6 +211,7 @@ class GraphViewUI {
       expanded: this.expanded,
     });
     this.draw = draw;
+    this.replay.setGraph(this.store);
     const { engine, limits } = chooseEngine(draw, this.model.get("layout_engine") || "auto");
     const dot = layoutDot(draw, { engine, limits });
     if (this.layout && this.laidOut && this.laidOut.source === dot.source) {
@@ -282,6 +294,7 @@ class GraphViewUI {
   redraw() {
     if (!this.layout || !this.drawn) return;
     drawGraph(this.viewport, this.drawn, this.layout, { selected: this.model.get("selected") || "" });
+    this.replay.apply(this.viewport);
     this.pz.setContentSize(this.layout.width, this.layout.height);
     this.pz.setMinScale(fitScale(this.drawn));
     this.root.dataset.shown = String(this.drawn.shown);
@@ -403,6 +416,7 @@ class GraphViewUI {
     this.model.off("change:title", this.onTitle);
     this.model.off("change:live", this.onTitle);
     this.pz.dispose();
+    this.replay.dispose();
     this.resizer?.disconnect();
     this.root.remove();
   }
