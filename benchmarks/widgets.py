@@ -94,7 +94,7 @@ def loop(ops, pace):
 def chain(ops, pace):
     x = afnio.Variable("start", role="acc", requires_grad=True)
     for i in range(ops):
-        x = x + afnio.Variable(str(i), role=f"c{i}")
+        x = x + afnio.Variable(str(i), role=f"c{{i}}")
         if pace:
             time.sleep(pace)
     return x

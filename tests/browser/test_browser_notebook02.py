@@ -7,6 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
+from drawing_checks import LABEL_PX, OVERLAPS, low_contrast, set_theme
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS_IMG = REPO / "docs" / "img"
 
@@ -39,7 +41,16 @@ def test_visual_debugging_notebook_runs_and_renders(page, lab):
     views = page.page.locator(f"{page.notebook} .afnio-graphview")
     assert views.count() == 7
     for i in range(views.count()):
-        views.nth(i).locator(".node").first.wait_for(timeout=30_000)
+        view = views.nth(i)
+        view.locator(".node").first.wait_for(timeout=30_000)
+        # nothing overlaps, and after Fit every label is readable (<= 100 nodes drawn)
+        view.scroll_into_view_if_needed()
+        overlaps = view.evaluate(OVERLAPS)
+        assert overlaps["clashes"] == [], (i, overlaps)
+        assert low_contrast(view) == [], i
+        view.locator(".afnio-fit").click()
+        if overlaps["nodes"] <= 100:
+            assert view.evaluate(LABEL_PX) >= 9 - 0.01, i
 
     # the question-answering view: backward done, ChatCompletionBackward0 selected from Python
     qa = views.nth(1)
@@ -59,10 +70,26 @@ def test_visual_debugging_notebook_runs_and_renders(page, lab):
     training.scroll_into_view_if_needed()
     training_png = page.screenshot("trainingview.png", training)
 
+    # JupyterLab Dark: every node still readable; screenshots for the docs
+    set_theme(page.page, "JupyterLab Dark")
+    for i in range(views.count()):
+        assert low_contrast(views.nth(i)) == [], i
+    qa.scroll_into_view_if_needed()
+    graph_dark_png = page.screenshot("graphview-dark.png", qa)
+    training.scroll_into_view_if_needed()
+    training_dark_png = page.screenshot("trainingview-dark.png", training)
+    set_theme(page.page, "JupyterLab Light")
+
     # The README screenshots: refreshed when missing or asked for (AFNIO_UPDATE_DOCS_IMG=1), so
     # that a test run does not leave the committed PNGs modified.
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    for shot, name in ((graph_png, "graphview.png"), (training_png, "trainingview.png")):
+    shots = (
+        (graph_png, "graphview.png"),
+        (training_png, "trainingview.png"),
+        (graph_dark_png, "graphview-dark.png"),
+        (training_dark_png, "trainingview-dark.png"),
+    )
+    for shot, name in shots:
         if os.environ.get("AFNIO_UPDATE_DOCS_IMG") == "1" or not (DOCS_IMG / name).exists():
             shutil.copy(shot, DOCS_IMG / name)
     (page.artifacts / "timings-notebook.txt").write_text(f"{time.monotonic() - started:.1f} s\n")
