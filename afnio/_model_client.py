@@ -108,6 +108,11 @@ class ModelClientSingleton:
         """The recent calls of the underlying client (see ``OpenAI.calls``)."""
         return () if self._client is None else tuple(self._client.calls)
 
+    @property
+    def unpriced_models(self) -> frozenset[str]:
+        """Models of the underlying client whose price is unknown (``OpenAI.unpriced_models``)."""
+        return frozenset(getattr(self._client, "unpriced_models", ()))
+
     def get_provider(self) -> str | None:
         """Returns the provider of the backward model, e.g. ``"openai"``."""
         return self._provider
