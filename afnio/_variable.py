@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -92,10 +93,14 @@ class Variable:
         self.role = role
         self._requires_grad = requires_grad
         self._retain_grad = False
-        self._grad: list[Variable] = []
+        # The gradient list is made on first use: most Variables of a graph never receive one,
+        # and every container is one more object for the garbage collector to track.
+        self._grad: list[Variable] | None = None
         self._output_nr = 0
         self._grad_fn: Node | None = None
         self._hooks: dict[int, Callable[[Variable], Variable | None]] | None = None
+        # A weak reference to the leaf's AccumulateGrad node, once one exists.
+        self._accumulator: weakref.ref[Node] | None = None
         self.variable_id: str | None = None
 
     # -- data ----------------------------------------------------------------------------------
@@ -230,7 +235,7 @@ class Variable:
             RuntimeError: On a non-leaf Variable that did not call :meth:`retain_grad`.
         """
         self._check_grad_access("access")
-        return self._grad
+        return self._grads()
 
     @grad.setter
     def grad(self, value: list[Variable]) -> None:
@@ -241,6 +246,13 @@ class Variable:
             )
         self._check_grad_access("set")
         self._grad = value
+
+    def _grads(self) -> list[Variable]:
+        """The gradient list, made on first use (the engine appends to it)."""
+        grads = self._grad
+        if grads is None:
+            grads = self._grad = []
+        return grads
 
     def append_grad(self, gradient: Variable) -> None:
         """Appends ``gradient`` to :attr:`grad` in place (the list object is kept).
@@ -255,7 +267,7 @@ class Variable:
                 f"{gradient!r:.80}."
             )
         self._check_grad_access("append to")
-        self._grad.append(gradient)
+        self._grads().append(gradient)
 
     def retain_grad(self) -> None:
         """Makes this non-leaf Variable keep the gradients it receives in :attr:`grad`.
@@ -429,7 +441,7 @@ class Variable:
         new = type(self).__new__(type(self))
         memo[id(self)] = new
         for key, value in self.__dict__.items():
-            if key == "_hooks":
+            if key in ("_hooks", "_accumulator"):  # the copy gets its own node when it needs one
                 new.__dict__[key] = None
             else:
                 new.__dict__[key] = copy.deepcopy(value, memo)
@@ -442,7 +454,7 @@ class Variable:
             "data": self._data,
             "role": self.role,
             "requires_grad": self._requires_grad,
-            "grad": list(self._grad),
+            "grad": list(self._grad or ()),
             "retain_grad": self._retain_grad,
             "output_nr": self._output_nr,
         }

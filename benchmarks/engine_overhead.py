@@ -8,12 +8,13 @@ afnio and Stack + Sum in torch. Nodes are counted by walking each graph. afnio's
 same size at every depth (a chain of text ``+`` would grow its roles and feedback with depth:
 that cost is the data's, not the engine's).
 
-Reported: microseconds per node (best of several runs) to build the graph (forward) and to run
-``backward()``; the scaling exponent ``k`` of ``time ~ nodes^k`` (least squares on log-log; 1 is
-linear); afnio's Python memory (``tracemalloc``) at its peak, after the build, after
-``backward()`` without ``retain_graph`` (saved inputs are released, leaves gain their
-gradients), once the graph is dropped, and what a second graph leaves behind; torch's time per
-node as the reference of a mature engine (its memory is native, out of ``tracemalloc``'s
+Reported: microseconds of CPU per node (best of several runs; the process's CPU time, which
+holds on a machine shared with other work, where wall time does not) to build the graph
+(forward) and to run ``backward()``; the scaling exponent ``k`` of ``time ~ nodes^k`` (least
+squares on log-log; 1 is linear); afnio's Python memory (``tracemalloc``) at its peak, after the
+build, after ``backward()`` without ``retain_graph`` (saved inputs are released, leaves gain
+their gradients), once the graph is dropped, and what a second graph leaves behind; torch's time
+per node as the reference of a mature engine (its memory is native, out of ``tracemalloc``'s
 sight); at the largest size, the share of Python's cyclic garbage collector and a cProfile of
 afnio.
 """
@@ -98,13 +99,13 @@ def _time(build: Callable[[int], Any], blocks: int, repeats: int) -> tuple[float
     nodes = 0
     for _ in range(repeats):
         gc.collect()
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         root = build(blocks)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         nodes = count_nodes(root.grad_fn)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         root.backward()
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         forwards.append(t1 - t0)
         backwards.append(t3 - t2)
         del root
@@ -161,22 +162,22 @@ def _gc_share(blocks: int) -> dict[str, Any]:
     backward with the collector off, and the GC-tracked objects each node brings."""
     gc.collect()
     before = len(gc.get_objects())
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     root = afnio_graph(blocks)
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     tracked = len(gc.get_objects()) - before
-    t2 = time.perf_counter()
+    t2 = time.process_time()
     root.backward()
-    t3 = time.perf_counter()
+    t3 = time.process_time()
     del root
     gc.collect()
     gc.disable()
     try:
-        t4 = time.perf_counter()
+        t4 = time.process_time()
         root = afnio_graph(blocks)
-        t5 = time.perf_counter()
+        t5 = time.process_time()
         root.backward()
-        t6 = time.perf_counter()
+        t6 = time.process_time()
         del root
     finally:
         gc.enable()

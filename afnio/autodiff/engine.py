@@ -29,6 +29,12 @@ __all__ = ["backward", "combine_gradients"]
 _backward_ids = itertools.count(1)
 
 
+def _order_key(item: tuple[tuple[int, ...], Variable]) -> tuple[int, ...]:
+    """Gradients reaching one output are combined in a fixed order: by the order key they were
+    delivered with (the sending node and its edge), not by arrival time."""
+    return item[0]
+
+
 def combine_gradients(grads: Sequence[Variable]) -> Variable:
     """Merges several gradients of one Variable into one, for a single backward call.
 
@@ -332,14 +338,14 @@ class _Pass:
     def _gradients_for(self, node: Node) -> dict[int, list[Variable]]:
         slots = self.buffers.pop(node, {})
         out: dict[int, list[Variable]] = {}
-        outputs = node.output_variables
-        for slot, items in sorted(slots.items()):
-            items.sort(key=lambda item: item[0])
+        # Leaf hooks run when the pass commits (see _commit).
+        leaf = isinstance(node, AccumulateGrad)
+        outputs = () if leaf else node.output_variables
+        for slot, items in sorted(slots.items()) if len(slots) > 1 else slots.items():
+            if len(items) > 1:
+                items.sort(key=_order_key)
             grads = []
-            # Leaf hooks run when the pass commits (see _commit).
-            var = (
-                None if isinstance(node, AccumulateGrad) or slot >= len(outputs) else outputs[slot]
-            )
+            var = None if leaf or slot >= len(outputs) else outputs[slot]
             for _, grad in items:
                 if var is not None:
                     grad = run_hooks(var._hooks, grad)
@@ -414,7 +420,7 @@ class _Pass:
             node._release()
         graph.emit("node_finished", node=node, backward_id=self.id)
         became_ready = []
-        for i, edge in enumerate(node.next_functions):
+        for i, edge in enumerate(node._next_functions):
             child = edge.node
             if child is None or child not in needed:
                 continue
@@ -432,7 +438,7 @@ class _Pass:
             if isinstance(node, AccumulateGrad):
                 (grad,) = node.apply(grad)
             else:
-                variable._grad.append(grad)
+                variable._grads().append(grad)
             graph.emit(
                 "gradient_accumulated",
                 node=node,

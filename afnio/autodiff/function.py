@@ -11,7 +11,7 @@ from afnio._recording import recording_to
 from afnio._variable import Variable, allow_grad_fn_assignment
 from afnio.autodiff import graph
 from afnio.autodiff.grad_mode import is_grad_enabled, no_grad
-from afnio.autodiff.graph import GradientEdge, Node
+from afnio.autodiff.graph import Node
 
 __all__ = ["BackwardFunction", "Function", "FunctionCtx", "apply_in_place"]
 
@@ -21,6 +21,10 @@ FREED_GRAPH_ERROR = (
     "you call .backward(). Specify retain_graph=True if you need to backward through the graph "
     "a second time or if you need to access saved variables after calling backward."
 )
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+"""Argument types that cannot hold a Variable."""
 
 
 def _iter_variables(value: Any) -> Iterator[Variable]:
@@ -242,14 +246,23 @@ class Function:
         inputs: list[Variable] = []
         layout: list[int | None] = []
         needs_input_grad: list[bool] = []
-        for value in (*args, *kwargs.values()):
+        for value in (*args, *kwargs.values()) if kwargs else args:
+            if isinstance(value, Variable):  # the common case, without the generic walk
+                inputs.append(value)
+                layout.append(1)
+                needs_input_grad.append(value._requires_grad)
+                continue
+            if type(value) in _ATOMS:  # a separator, a count...: no Variable inside
+                layout.append(None)
+                needs_input_grad.append(False)
+                continue
             found = list(_iter_variables(value))
             if isinstance(value, (list, tuple, dict)):
                 layout.extend([1] * len(found))
             else:
                 layout.append(1 if found else None)
             inputs.extend(found)
-            needs_input_grad.append(any(v.requires_grad for v in found))
+            needs_input_grad.append(any(v._requires_grad for v in found))
         ctx.needs_input_grad = tuple(needs_input_grad)
         ctx._arg_layout = tuple(layout)
 
@@ -262,24 +275,20 @@ class Function:
                 output = _resolve(cls.forward(ctx, *args, **kwargs))
 
         outputs = _check_outputs(cls, output, inputs)
-        record = is_grad_enabled() and any(v.requires_grad for v in inputs)
+        record = True in ctx.needs_input_grad and is_grad_enabled()
         if record:
-            edges = []
-            for v in inputs:
-                edges.append(
-                    graph.get_gradient_edge(v) if v.requires_grad else GradientEdge(None, 0)
-                )
-            ctx._next_functions = tuple(edges)
+            ctx._next_functions = tuple([graph.edge_to(v) for v in inputs])
             calling = graph.calling_module.get()
             if calling is not None:
                 ctx.metadata["module"] = calling[1]
             ctx._inputs = tuple(inputs)
-            ctx._outputs = tuple(weakref.ref(o) for o in outputs)
-            with allow_grad_fn_assignment():
-                for i, out in enumerate(outputs):
-                    out._requires_grad = True
-                    out.grad_fn = ctx
-                    out._output_nr = i
+            ctx._outputs = tuple([weakref.ref(o) for o in outputs])
+            for i, out in enumerate(outputs):
+                # What the grad_fn setter allows Function.apply alone to do, without its checks:
+                # the output is fresh (see _check_outputs) and requires grad from here on.
+                out._requires_grad = True
+                out._grad_fn = ctx
+                out._output_nr = i
             graph.emit("node_created", node=ctx, inputs=tuple(inputs), outputs=outputs)
         else:
             for out in outputs:
@@ -335,6 +344,8 @@ def apply_in_place(cls: type[Function], target: Variable, *args: Any) -> Variabl
 
 
 def _resolve(output: Any) -> Any:
+    if isinstance(output, (Variable, tuple)):
+        return output
     if inspect.isawaitable(output):
         from afnio._runtime import run_sync
 
@@ -359,7 +370,13 @@ def _check_outputs(cls: type, output: Any, inputs: list[Variable]) -> tuple[Vari
                 f"{cls.__name__}.forward must return a Variable or a tuple of Variables, but "
                 f"got an item of type {type(item).__name__}."
             )
-        if any(item is v for v in inputs) or item.grad_fn is not None:
+        held = item._grad_fn is not None
+        if not held:
+            for v in inputs:
+                if v is item:
+                    held = True
+                    break
+        if held:
             # Never rewire a Variable the caller already holds: return a fresh one.
             item = Variable(item.data, role=item.role)
         outputs.append(item)

@@ -279,7 +279,7 @@ class AccumulateGrad(Node):
         stored = []
         for grad in grads:
             grad = run_hooks(self.variable._hooks, grad)
-            self.variable._grad.append(grad)
+            self.variable._grads().append(grad)
             stored.append(grad)
         return tuple(stored)
 
@@ -292,20 +292,38 @@ class AccumulateGrad(Node):
         return (self.variable,)
 
 
-_accumulators: weakref.WeakKeyDictionary[Any, weakref.ref[AccumulateGrad]]
-_accumulators = weakref.WeakKeyDictionary()
 _accumulators_lock = threading.Lock()
 
 
 def _grad_accumulator(variable: Variable) -> AccumulateGrad:
-    """Returns the leaf's AccumulateGrad node, creating it on first use."""
-    with _accumulators_lock:
-        ref = _accumulators.get(variable)
-        node = ref() if ref is not None else None
-        if node is None:
-            node = AccumulateGrad(variable)
-            _accumulators[variable] = weakref.ref(node)
+    """Returns the leaf's AccumulateGrad node, creating it on first use.
+
+    The leaf holds it by a weak reference (the node holds the leaf), so that it lives as long as
+    a graph uses it, as in torch.
+    """
+    ref = variable._accumulator
+    node = ref() if ref is not None else None
+    if isinstance(node, AccumulateGrad) and node.variable is variable:
         return node
+    with _accumulators_lock:
+        ref = variable._accumulator
+        node = ref() if ref is not None else None
+        if not isinstance(node, AccumulateGrad) or node.variable is not variable:
+            node = AccumulateGrad(variable)
+            variable._accumulator = weakref.ref(node)
+        return node
+
+
+def edge_to(variable: Variable) -> GradientEdge:
+    """The edge through which an input of a recorded operation receives its gradient: that of
+    :func:`get_gradient_edge`, or ``(None, 0)`` when it does not require gradients. (For the
+    engine's hot path: ``variable`` must be a Variable.)"""
+    if not variable._requires_grad:
+        return GradientEdge(None, 0)
+    node = variable._grad_fn
+    if node is not None:
+        return GradientEdge(node, variable._output_nr)
+    return GradientEdge(_grad_accumulator(variable), 0)
 
 
 def get_gradient_edge(variable: Variable) -> GradientEdge:

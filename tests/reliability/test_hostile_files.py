@@ -464,7 +464,7 @@ def _optimizer_state() -> dict[str, Any]:
 
 def _in_variable_grad(evil: Evil) -> Any:
     v = Variable("answer", role="answer", requires_grad=True)
-    v._grad.append(evil)
+    v._grads().append(evil)
     return v
 
 
@@ -482,7 +482,7 @@ def _in_variable_role(evil: Evil) -> Any:
 
 def _in_parameter_grad(evil: Evil) -> Any:
     p = Parameter("Be brief.", role="system prompt")
-    p._grad.extend([Variable("ok"), evil])
+    p._grads().extend([Variable("ok"), evil])
     return {"prompt": p}
 
 
@@ -584,8 +584,8 @@ def _model_entry(state: dict[str, Any]) -> dict[str, Any]:
 
 
 SPOTS: dict[str, Callable[[dict[str, Any], Evil], None]] = {
-    "agent: a parameter's grad": lambda c, e: c["agent_state_dict"]["system_prompt"]._grad.append(
-        e
+    "agent: a parameter's grad": lambda c, e: (
+        c["agent_state_dict"]["system_prompt"]._grads().append(e)
     ),
     "agent: a model client's usage": lambda c, e: _model_entry(c["agent_state_dict"])[
         "usage"
@@ -987,8 +987,8 @@ def _same_variable(a: Variable, b: Variable) -> bool:
         and a.requires_grad == b.requires_grad
         and a._retain_grad == b._retain_grad
         and a.output_nr == b.output_nr
-        and len(a._grad) == len(b._grad)
-        and all(_same_variable(x, y) for x, y in zip(a._grad, b._grad))
+        and len(a._grads()) == len(b._grads())
+        and all(_same_variable(x, y) for x, y in zip(a._grads(), b._grads()))
         and b.is_leaf
         and b.grad_fn is None
     )
@@ -1001,7 +1001,7 @@ def variables(draw: st.DrawFn, depth: int = 1) -> Variable:
     v = cls(draw(DATA), role=role, requires_grad=draw(st.booleans()))
     if depth:
         for grad in draw(st.lists(variables(depth=depth - 1), max_size=3)):
-            v._grad.append(grad)
+            v._grads().append(grad)
     v._retain_grad = draw(st.booleans())
     v._output_nr = draw(st.integers(min_value=0, max_value=5))
     return v
