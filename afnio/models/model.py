@@ -209,10 +209,12 @@ class ChatCompletionModel(BaseModel):
 class EmbeddingModel(BaseModel):
     """A model that turns texts into vectors (``embed`` / ``aembed``)."""
 
-    async def aembed(self, input: list[str], **kwargs: Any) -> list[list[float]]:
-        """Embeds each text of ``input`` (async)."""
+    async def aembed(
+        self, input: str | list[str], *, model: str, **kwargs: Any
+    ) -> list[list[float]]:
+        """Returns one vector per text of ``input``, embedded by ``model`` (async)."""
         raise NotImplementedError(f"{type(self).__name__} does not support embeddings.")
 
-    def embed(self, input: list[str], **kwargs: Any) -> list[list[float]]:
-        """Embeds each text of ``input``."""
+    def embed(self, input: str | list[str], *, model: str, **kwargs: Any) -> list[list[float]]:
+        """Returns one vector per text of ``input``, embedded by ``model``."""
         raise NotImplementedError(f"{type(self).__name__} does not support embeddings.")

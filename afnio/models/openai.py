@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from afnio import _callsite
@@ -352,6 +353,111 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         """Blocking form of :meth:`achat` (runs it on afnio's event loop)."""
         return super().chat(messages=messages, model=model, **completion_args)
 
+    async def aembed(
+        self, input: str | list[str], *, model: str, **embedding_args: Any
+    ) -> list[list[float]]:
+        """Embeds each text of ``input`` with ``model`` (the SDK's ``embeddings.create``).
+
+        Calls share the chat calls' concurrency limit, retries, usage and cost bookkeeping; the
+        :class:`~afnio.models.ModelCall` record holds the texts in ``completion_args["input"]``
+        and the vectors in ``parsed``. Embeddings are not cached.
+
+        Args:
+            input: A text or a non-empty list of texts.
+            model: The embedding model, e.g. ``"text-embedding-3-small"``.
+            **embedding_args: Passed to the SDK (``dimensions``, ``user``, ``extra_body``...).
+
+        Returns:
+            One vector per text, in input order.
+
+        Raises:
+            TypeError: If ``input`` is not a str or a non-empty list of str.
+            ModelCallError: If the call fails for good (see :meth:`achat`).
+        """
+        texts = [input] if isinstance(input, str) else input
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise TypeError(
+                f"`input` must be a str or a non-empty list of str, but got {input!r:.80}."
+            )
+        if self._resources.closed:
+            raise RuntimeError(
+                f"This {type(self).__name__} client is closed; create a new one to make calls."
+            )
+        if in_loop_thread():
+            return await self._aembed(texts, model, embedding_args)
+        future = asyncio.run_coroutine_threadsafe(
+            self._aembed(texts, model, embedding_args), get_loop()
+        )
+        return await asyncio.wrap_future(future)
+
+    def embed(
+        self, input: str | list[str], *, model: str, **embedding_args: Any
+    ) -> list[list[float]]:
+        """Blocking form of :meth:`aembed` (runs it on afnio's event loop).
+
+        Example:
+            >>> from afnio.models.openai import OpenAI
+            >>> from afnio.testing import LocalServer, ScriptedModel
+            >>> with LocalServer(ScriptedModel()) as server:
+            ...     client = OpenAI(base_url=server.base_url, api_key=server.api_key)
+            ...     vectors = client.embed(["cat", "dog"], model="text-embedding-3-small")
+            >>> len(vectors), len(vectors[0]), vectors[0] != vectors[1]
+            (2, 16, True)
+            >>> client.get_usage()["prompt_tokens"], client.calls[-1].cost > 0
+            (2, True)
+        """
+        return run_sync(self.aembed(input, model=model, **embedding_args))
+
+    async def _aembed(
+        self, texts: list[str], model: str, embedding_args: dict[str, Any]
+    ) -> list[list[float]]:
+        owner = current_owner()
+        name = getattr(owner, "name", None)
+        record = ModelCall(
+            provider=self.provider,
+            model=model,
+            completion_args=redact({"input": list(texts), **embedding_args}),
+            phase=current_phase(),
+            node=name() if callable(name) else (type(owner).__name__ if owner else None),
+            sample=current_sample(),
+            started_at=time.time(),
+        )
+        start = time.monotonic()
+        waiting = self._notices.begin(record)
+        try:
+            response, _ = await self._call_with_retries(
+                record,
+                [],
+                model,
+                embedding_args,
+                send=lambda args: self._create_embeddings(input=texts, model=model, **args),
+            )
+            items = sorted(response.data, key=lambda item: item.index)
+            vectors = [list(item.embedding) for item in items]
+            if len(vectors) != len(texts):
+                raise RuntimeError(
+                    f"{self.provider} model {model!r} returned {len(vectors)} embeddings for "
+                    f"{len(texts)} texts."
+                )
+            dims = {len(v) for v in vectors}
+            record.response = f"{len(vectors)} embedding(s) of {'/'.join(map(str, dims))} values"
+            record.parsed = vectors
+            usage = normalize_usage(response.usage)
+            record.usage = usage
+            record.cost = self._cost_of(usage, model)
+            self._accumulate(usage, record.cost)
+            return vectors
+        except BaseException as exc:
+            if record.error is None:
+                record.error = self._scrub(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self._notices.end(waiting)
+            record.latency = time.monotonic() - start
+            with self._history_lock:
+                self._history.append(record)
+            record_call(record)
+
     async def _achat(
         self, messages: list[dict[str, Any]], model: str, completion_args: dict[str, Any]
     ) -> str:
@@ -411,8 +517,14 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         messages: list[dict[str, Any]],
         model: str,
         completion_args: dict[str, Any],
+        *,
+        send: Callable[[dict[str, Any]], Awaitable[Any]] | None = None,
     ) -> tuple[Any, str]:
-        """The response and its checked text, retrying failed and unusable attempts."""
+        """The response and its checked text, retrying failed and unusable attempts.
+
+        ``send(args)``, if given, makes the request instead of a chat completion (embeddings);
+        its response has no text to check (``""``).
+        """
         attempts = 0
         ends_at: float | None = None
         timeout = self._attempt_timeout
@@ -425,6 +537,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
                         ends_at = time.monotonic() + self.deadline
                     args = self._bounded(completion_args, ends_at)
                     timeout = timeout_seconds(args.get("timeout", self._attempt_timeout))
+                    if send is not None:
+                        return await send(args), ""
                     response = await self._create(messages=messages, model=model, **args)
                 return response, reply_text(response, completion_args)
             except Exception as exc:
@@ -527,6 +641,9 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     async def _create(self, **kwargs: Any) -> Any:
         raise NotImplementedError
 
+    async def _create_embeddings(self, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
     def _default_http_client(self) -> Any:
         """The HTTP client given to the SDK when the caller gives none (``None``: the SDK's)."""
         return None
@@ -603,6 +720,9 @@ class AsyncOpenAI(_OpenAIClient):
         messages, model = kwargs.pop("messages"), kwargs.pop("model")
         return await apost_chat(self._client, messages, model, kwargs)
 
+    async def _create_embeddings(self, **kwargs: Any) -> Any:
+        return await self._client.embeddings.create(**kwargs)
+
 
 class OpenAI(_OpenAIClient):
     """An OpenAI-compatible chat model client over the SDK's sync client.
@@ -623,12 +743,20 @@ class OpenAI(_OpenAIClient):
 
     _sdk_class_name = "OpenAI"
 
-    async def _create(self, **kwargs: Any) -> Any:
+    async def _in_worker(self, call: Callable[[], Any]) -> Any:
+        """Runs a blocking SDK call in the client's worker threads."""
         resources = self._resources
         if resources.executor is None:
             resources.executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self.max_concurrency, thread_name_prefix="afnio-openai"
             )
-        messages, model = kwargs.pop("messages"), kwargs.pop("model")
-        call = functools.partial(post_chat, self._client, messages, model, kwargs)
         return await asyncio.get_running_loop().run_in_executor(resources.executor, call)
+
+    async def _create(self, **kwargs: Any) -> Any:
+        messages, model = kwargs.pop("messages"), kwargs.pop("model")
+        return await self._in_worker(
+            functools.partial(post_chat, self._client, messages, model, kwargs)
+        )
+
+    async def _create_embeddings(self, **kwargs: Any) -> Any:
+        return await self._in_worker(functools.partial(self._client.embeddings.create, **kwargs))

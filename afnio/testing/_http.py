@@ -17,6 +17,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
+from afnio.testing.embeddings import EmbeddingRequestError, embeddings_response
 from afnio.testing.faults import Faults
 from afnio.testing.script import ChatRequest, Reply, estimate_tokens
 
@@ -262,6 +263,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._send_unauthorized(record, headers)
             elif method == "POST" and path == "/v1/chat/completions":
                 self._chat(record, raw)
+            elif method == "POST" and path == "/v1/embeddings":
+                self._embeddings(record, raw)
             elif method == "GET" and path == "/v1/models":
                 data = [self._model_object(model) for model in self.owner.models]
                 self._send(record, 200, {"object": "list", "data": data})
@@ -530,6 +533,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send_raw(record, 200, "application/json", data[: len(data) // 2])
             return
         self._send(record, reply.status or 200, payload, headers)
+
+    def _embeddings(self, record: RequestRecord, raw: bytes) -> None:
+        try:
+            record.body = json.loads(raw.decode("utf-8")) if raw else None
+            payload = embeddings_response(record.body)
+        except (UnicodeDecodeError, ValueError) as error:
+            param = error.param if isinstance(error, EmbeddingRequestError) else None
+            self._send_error(record, 400, str(error), param)
+            return
+        record.model = payload["model"]
+        self._send(record, 200, payload)
 
     def _send_fault(self, record: RequestRecord, fault: str, faults: Faults | None) -> None:
         if fault == "429":

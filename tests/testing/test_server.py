@@ -101,7 +101,7 @@ def test_unknown_paths_are_404_in_openai_shape(
     local_server: LocalServer, client: openai.OpenAI
 ) -> None:
     with pytest.raises(openai.NotFoundError):
-        client.embeddings.create(model="text-embedding-3-small", input="hi")
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi")
     status, _, payload = raw_request(local_server, "GET", "/nowhere")
     assert status == 404
     assert assert_openai_error(payload)["message"] == "Invalid URL (GET /nowhere)"
