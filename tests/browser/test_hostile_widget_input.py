@@ -24,6 +24,8 @@ if not Path(__file__).with_name("conftest.py").exists():
         allow_module_level=True,
     )
 
+from drawing_checks import OVERLAPS
+
 # Control and bidi characters are drawn visibly, as js/dom.js `visible` does.
 _HIDDEN = re.compile(
     "[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f"
@@ -137,6 +139,9 @@ def test_hostile_text_renders_as_text_and_runs_nothing(lab, page):
     output = graph_cell.locator(".jp-OutputArea-output")
     nodes = output.locator("g.node[data-id]")
     nodes.first.wait_for(timeout=60_000)
+    # hostile text is drawn without overlaps: no badge or label box over a node or a badge
+    overlaps = output.locator(".afnio-graphview").evaluate(OVERLAPS)
+    assert overlaps["clashes"] == [], overlaps
     panel = output.locator(".afnio-panel")
     seen: list[str] = [output.text_content() or ""]
     clicked = 0
