@@ -311,7 +311,7 @@ def function_fields(node: Node) -> dict[str, Any]:
     }
 
 
-def _as_roots(roots: Any) -> list[afnio.Variable]:
+def as_roots(roots: Any) -> list[afnio.Variable]:
     if roots is None:
         return []
     if isinstance(roots, afnio.Variable):
@@ -353,5 +353,5 @@ def graph_to_dict(roots: afnio.Variable | Sequence[afnio.Variable] | None) -> di
     from afnio_widgets._state import GraphState
 
     state = GraphState(hooks=False)
-    state.add_roots(_as_roots(roots))
+    state.add_roots(as_roots(roots))
     return state.snapshot()

@@ -12,7 +12,7 @@ import traitlets
 import afnio
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
 from afnio_widgets._assets import bundle
-from afnio_widgets._graph import _as_roots
+from afnio_widgets._graph import as_roots
 from afnio_widgets._live import Throttle
 from afnio_widgets._snapshot import load_graph
 from afnio_widgets._state import GraphState
@@ -103,7 +103,7 @@ class GraphView(anywidget.AnyWidget):
         layout_engine: str = "auto",
         _graph: dict[str, Any] | None = None,
     ) -> None:
-        root_list = _as_roots(roots)
+        root_list = as_roots(roots)
         super().__init__(
             height=height,
             max_nodes=max_nodes,

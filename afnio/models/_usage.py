@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from afnio.models.model import INITIAL_COST, _as_dict
+from afnio.models.model import INITIAL_COST, usage_as_dict
 
 __all__ = ["INITIAL_USAGE", "normalize_usage"]
 
@@ -29,7 +29,7 @@ def normalize_usage(raw: Any) -> dict[str, Any]:
 
     Missing or ``None`` counters become 0 (some compatible servers omit the details).
     """
-    data = _as_dict(raw)
+    data = usage_as_dict(raw)
 
     def count(value: Any) -> int:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -41,7 +41,7 @@ def normalize_usage(raw: Any) -> dict[str, Any]:
             continue
         if isinstance(template, dict):
             sub = data.get(key) or {}
-            sub = sub if isinstance(sub, dict) else _as_dict(sub)
+            sub = sub if isinstance(sub, dict) else usage_as_dict(sub)
             out[key] = {name: count(sub.get(name)) for name in template}
         else:
             out[key] = count(data.get(key))

@@ -40,7 +40,7 @@ def _zeroed(value: Any) -> Any:
     return value
 
 
-def _as_dict(usage: Any) -> dict[str, Any]:
+def usage_as_dict(usage: Any) -> dict[str, Any]:
     """Turns a usage object from a provider SDK (pydantic model) or a mapping into a dict."""
     if usage is None:
         return {}
@@ -143,7 +143,7 @@ class BaseModel:
             usage: Counters to add.
             model_name: The model that produced them, used to price them.
         """
-        data = _as_dict(usage)
+        data = usage_as_dict(usage)
         cost: float | None = None
         if model_name is not None:
             cost = self._cost_of(data, model_name)

@@ -49,7 +49,7 @@ from afnio.models.model import (
     ChatCompletionModel,
     EmbeddingModel,
     TextCompletionModel,
-    _as_dict,
+    usage_as_dict,
 )
 from afnio.models.prices import calculate_cost, get_pricing, is_openai_api
 from afnio.models.records import (
@@ -222,7 +222,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         table adds nothing and warns once); without it, a ``cost.amount`` in ``usage`` (as in a
         saved state dict) is added.
         """
-        data = _as_dict(usage)
+        data = usage_as_dict(usage)
         cost: float | None = None
         if model_name is not None:
             cost = self._cost_of(data, model_name)

@@ -144,7 +144,7 @@ def _truncate_json(text: str) -> str:
     return cut
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
+class LocalHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in a script never blocks stop() or exit
     block_on_close = False
     request_queue_size = 512  # bursts of concurrent connects must not overflow the backlog
@@ -215,7 +215,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     @property
     def owner(self) -> LocalServer:
-        return cast(_HTTPServer, self.server).owner
+        return cast(LocalHTTPServer, self.server).owner
 
     def setup(self) -> None:
         super().setup()

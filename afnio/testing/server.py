@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from afnio.testing._http import _HTTPServer
+from afnio.testing._http import LocalHTTPServer
 from afnio.testing.faults import Faults, check_fault_kind
 from afnio.testing.script import ChatRequest, ReplyLike, ScriptedModel
 
@@ -168,7 +168,7 @@ class LocalServer:
         self.models = tuple(models)
         self._requested_port = port
         self._port: int | None = None
-        self._httpd: _HTTPServer | None = None
+        self._httpd: LocalHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -234,7 +234,7 @@ class LocalServer:
         if self._httpd is not None:
             raise RuntimeError(f"LocalServer is already running at {self.base_url}")
         self._stopping = threading.Event()
-        httpd = _HTTPServer((self.host, self._requested_port), self)
+        httpd = LocalHTTPServer((self.host, self._requested_port), self)
         self._httpd = httpd
         self._port = int(httpd.server_address[1])
         self._thread = threading.Thread(
