@@ -6,21 +6,19 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import anywidget
 import traitlets
 
 import afnio
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
-from afnio_widgets._assets import bundle
 from afnio_widgets._graph import as_roots
-from afnio_widgets._live import Throttle
-from afnio_widgets._snapshot import load_graph
+from afnio_widgets._snapshot import load_graph, to_json
 from afnio_widgets._state import GraphState
+from afnio_widgets._sync import SyncedWidget, Throttle
 
 __all__ = ["GraphView"]
 
 
-class GraphView(anywidget.AnyWidget):
+class GraphView(SyncedWidget):
     """The backward graph of one or more Variables, drawn in the notebook.
 
     Variable nodes show their role, a data preview (batches as an item count), and whether they
@@ -36,6 +34,9 @@ class GraphView(anywidget.AnyWidget):
 
     Changes made in Python (``x.requires_grad = False``, new data, ``zero_grad()``) show with
     the next graph event or when you call :meth:`refresh`.
+
+    What the view draws is its synced :attr:`graph` trait, so a notebook saved with its widget
+    state (and its HTML export) shows the graph without a kernel.
 
     Args:
         roots: The Variable (or list of Variables) whose history to draw; ``None`` for an empty
@@ -63,8 +64,12 @@ class GraphView(anywidget.AnyWidget):
         >>> view.close()
     """
 
-    _esm = bundle("widget.js")
-    _css = bundle("widget.css")
+    bundle_name = "widget.js"
+
+    graph = traitlets.Dict().tag(sync=True)
+    """What the view draws: the graph as a contract dict (see docs/widgets.md), long texts cut
+    (``partial`` marks cut nodes and edges; the panel asks the kernel for the rest). Updated at
+    most ten times a second while the graph changes, and before every cell ends. Read-only."""
 
     height = traitlets.Int(520).tag(sync=True)
     """Height of the view in pixels; the graph pans and zooms inside it."""
@@ -104,7 +109,13 @@ class GraphView(anywidget.AnyWidget):
         _graph: dict[str, Any] | None = None,
     ) -> None:
         root_list = as_roots(roots)
+        self._state = GraphState(live=bool(live), hooks=_graph is None)
+        if _graph is not None:
+            self._state.load(_graph)
+        else:
+            self._state.add_roots(root_list)
         super().__init__(
+            graph=self._state.take_published(),
             height=height,
             max_nodes=max_nodes,
             collapse=collapse,
@@ -112,24 +123,29 @@ class GraphView(anywidget.AnyWidget):
             layout_engine=layout_engine,
         )
         self.set_trait("live", bool(live))
-        self._state = GraphState(live=bool(live), hooks=_graph is None)
+        self.set_trait("editable", _graph is None)
         self._throttle = Throttle(
-            self._flush, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
+            self._publish, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
         )
-        self._observer = None
-        if _graph is not None:
-            self._state.load(_graph)
-            self.set_trait("editable", False)
-        else:
-            self._state.add_roots(root_list)
-            self._observer = register_graph_observer(self._on_event)
-        self._state.discard_changes()  # every view starts from a snapshot
-        self.on_msg(self._on_message)
+        self._observer = None if _graph is not None else register_graph_observer(self._on_event)
 
     # -- public API -----------------------------------------------------------------------------
-    @property
-    def graph(self) -> dict[str, Any]:
-        """The current graph as a contract dict (see docs/widgets.md)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The whole graph as a contract dict, long texts uncut (:attr:`graph` is the same graph
+        as drawn, texts cut).
+
+        Example:
+            >>> import afnio
+            >>> from afnio_widgets import GraphView
+            >>> x = afnio.Variable("a" * 5000, role="long", requires_grad=True)
+            >>> view = GraphView(x + x)
+            >>> [len(n["data"]) for n in view.to_dict()["nodes"] if n["kind"] == "variable"]
+            [10000, 5000]
+            >>> [len(n["data"]) for n in view.graph["nodes"] if n["kind"] == "variable"]
+            [2000, 2000]
+            >>> view.close()
+        """
+        self.flush()
         return self._state.snapshot()
 
     @classmethod
@@ -155,10 +171,9 @@ class GraphView(anywidget.AnyWidget):
         return cls(None, _graph=load_graph(source), **options)
 
     def to_json(self, indent: int | None = None) -> str:
-        """This view's graph as a JSON snapshot (see :func:`afnio_widgets.to_json`)."""
-        from afnio_widgets._snapshot import to_json
-
-        return to_json(self, indent=indent)
+        """This view's graph as a JSON snapshot (:meth:`to_dict` as JSON, see
+        :func:`afnio_widgets.to_json`)."""
+        return to_json(self.to_dict(), indent=indent)
 
     def node_id(self, obj: afnio.Variable | afnio.Node) -> str | None:
         """The id of a Variable or backward node in this view (``None`` if not shown).
@@ -176,7 +191,7 @@ class GraphView(anywidget.AnyWidget):
         return self._state.id_of(obj)
 
     def refresh(self, force: bool = True) -> None:
-        """Re-reads every Variable shown and sends what changed (e.g. after setting
+        """Re-reads every Variable shown and publishes what changed (e.g. after setting
         ``requires_grad`` or new data in Python).
 
         Args:
@@ -192,8 +207,10 @@ class GraphView(anywidget.AnyWidget):
         self.flush()
 
     def flush(self) -> None:
-        """Sends pending changes now instead of waiting for the next scheduled update."""
-        self._throttle.flush_now()
+        """Publishes pending changes to :attr:`graph` now instead of at the next scheduled
+        update (it also happens after every cell)."""
+        if hasattr(self, "_throttle"):
+            self._throttle.flush_now()
 
     def close(self) -> None:
         """Stops observing the graph, removes the gradient hooks and closes the widget."""
@@ -209,35 +226,31 @@ class GraphView(anywidget.AnyWidget):
 
     # -- plumbing -------------------------------------------------------------------------------
     def _on_event(self, event: GraphEvent) -> None:
-        if self._state.handle_event(event):
+        if not self._state.handle_event(event):
+            return
+        if event.kind == "backward_finished":
+            self.flush()  # the final state is published before backward() returns
+        else:
             self._throttle.poke()
 
-    def _flush(self) -> None:
-        patch = self._state.take_patch()
-        if patch is not None and self.comm is not None:
-            self.send(patch)
+    def _publish(self) -> None:
+        graph = self._state.take_published()
+        if graph is not None:
+            self.graph = graph
 
-    def _send_snapshot(self) -> None:
-        self.flush()
-        if self.comm is not None:
-            graph = self._state.snapshot(for_wire=True)
-            self.send({"type": "snapshot", "rev": self._state.rev, "graph": graph})
-
-    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict):
-            return
+    def _on_message(self, content: dict[str, Any]) -> None:
         kind = content.get("type")
-        if kind == "ready":
-            self._send_snapshot()
-        elif kind == "set_requires_grad":
+        if kind == "set_requires_grad":
             if not self.editable:
                 return
-            self._state.set_requires_grad(str(content.get("id")), bool(content.get("value")))
+            node_id = str(content.get("id"))
+            error = self._state.set_requires_grad(node_id, bool(content.get("value")))
             self.flush()
+            self.send({"type": "toggled", "id": node_id, "error": error})
         elif kind == "refresh":
             self.refresh()
         elif kind == "details":
             node_id = str(content.get("id"))
             item = self._state.node(node_id) or self._state.edge(node_id)
-            if item is not None and self.comm is not None:
+            if item is not None:
                 self.send({"type": "details", "id": node_id, "item": item})

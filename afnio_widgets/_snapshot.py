@@ -5,30 +5,34 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import afnio
-from afnio_widgets._graph import FORMAT, VERSION, graph_to_dict
+from afnio_widgets._graph import FORMAT, IDLE, VERSION, graph_to_dict
 
-if TYPE_CHECKING:
-    from afnio_widgets._graphview import GraphView
+__all__ = ["GraphSource", "as_graph", "load_graph", "to_json"]
 
-__all__ = ["as_graph", "load_graph", "to_json"]
+
+@runtime_checkable
+class GraphSource(Protocol):
+    """Anything with a ``to_dict()`` giving a graph contract dict, such as a
+    :class:`~afnio_widgets.GraphView`."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def as_graph(source: Any) -> dict[str, Any]:
     """The graph dict of a Variable, a list of Variables, a GraphView or a graph dict."""
-    from afnio_widgets._graphview import GraphView
-
-    if isinstance(source, GraphView):
-        return source.graph
     if isinstance(source, dict):
         return load_graph(source)
+    if isinstance(source, GraphSource):
+        return source.to_dict()
     return graph_to_dict(source)
 
 
 def to_json(
-    source: afnio.Variable | list[afnio.Variable] | GraphView, indent: int | None = None
+    source: afnio.Variable | list[afnio.Variable] | GraphSource | dict[str, Any],
+    indent: int | None = None,
 ) -> str:
     """A JSON snapshot of a graph, with its gradients and model calls.
 
@@ -38,7 +42,8 @@ def to_json(
     along edges during ``backward()``.
 
     Args:
-        source: A root Variable, a list of roots, or a :class:`~afnio_widgets.GraphView`.
+        source: A root Variable, a list of roots, a :class:`~afnio_widgets.GraphView`, or a
+            graph dict.
         indent: Passed to :func:`json.dumps`.
 
     Returns:
@@ -104,5 +109,5 @@ def load_graph(source: str | bytes | os.PathLike[str] | dict[str, Any]) -> dict[
         ):
             raise ValueError(f"Edge {str(edge)[:80]!r} refers to a node missing from the snapshot.")
     graph.setdefault("roots", [])
-    graph.setdefault("backward", {"id": None, "status": "idle", "error": None, "visited": 0})
+    graph.setdefault("backward", dict(IDLE))
     return graph

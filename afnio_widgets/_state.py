@@ -1,237 +1,184 @@
-"""The kernel-side graph behind a view: ids, node and edge dicts, and the changes since the last
-message.
+"""The kernel-side graph behind a view: the graph as built so far, how graph events and gradient
+hooks change it, and the form the view's synced ``graph`` trait takes.
 
 :class:`GraphState` is thread-safe: graph events and gradient hooks may arrive from afnio's
-engine thread while the kernel thread runs operations and the flusher thread takes patches.
-It holds strong references to the Variables and nodes it shows, until :meth:`close`.
+engine thread while the kernel thread runs operations and the throttle's timer thread publishes
+the graph. It holds strong references to the Variables and nodes it shows, until :meth:`close`.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import afnio
-from afnio.autodiff.graph import AccumulateGrad, Node, RemovableHandle
-from afnio_widgets._events import GraphEvents, NoGradOp, signature
-from afnio_widgets._graph import FORMAT, VERSION, function_fields, variable_fields, wire
+from afnio.autodiff.graph import AccumulateGrad, GraphEvent, Node, RemovableHandle
+from afnio_widgets._graph import (
+    FORMAT,
+    IDLE,
+    MAX_GRADS,
+    VERSION,
+    GraphBuilder,
+    NoGradOp,
+    call_to_dict,
+    gradient_to_dict,
+    signature,
+    variable_fields,
+    wire,
+)
 
-__all__ = ["GraphState"]
+__all__ = ["GradientPasses", "GraphState"]
 
 
-class GraphState(GraphEvents):
-    """Nodes and edges of one view, with the changes not yet sent.
+class GradientPasses:
+    """Which backward pass produced each gradient Variable.
+
+    An entry lives as long as its gradient: it is dropped when the gradient is garbage
+    collected, so the table stays as small as the gradients alive, and an object that later gets
+    the same ``id()`` is not mistaken for the gradient.
+
+    Example:
+        >>> passes = GradientPasses()
+        >>> g = afnio.Variable("shorter", role="feedback")
+        >>> passes.put(g, 3)
+        >>> passes.get(g), passes.get(afnio.Variable("other")), len(passes)
+        (3, None, 1)
+        >>> del g
+        >>> len(passes)
+        0
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Any], int]] = {}
+
+    def put(self, gradient: afnio.Variable, backward_id: int) -> None:
+        """Records that pass ``backward_id`` produced ``gradient``."""
+        key = id(gradient)
+        entries = self._entries
+
+        def forget(ref: weakref.ref[Any]) -> None:
+            entry = entries.get(key)
+            if entry is not None and entry[0] is ref:
+                entries.pop(key, None)
+
+        entries[key] = (weakref.ref(gradient, forget), backward_id)
+
+    def get(self, gradient: afnio.Variable) -> int | None:
+        """The pass that produced ``gradient``, or ``None`` if unknown."""
+        entry = self._entries.get(id(gradient))
+        if entry is None or entry[0]() is not gradient:
+            return None
+        return entry[1]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class GraphState:
+    """The graph of one view, kept up to date by graph events and gradient hooks.
 
     Args:
         live: Add the operations announced by graph events (``node_created``,
             ``op_without_grad``) to the graph.
         hooks: Register hooks on backward nodes to capture the gradients flowing along edges.
+
+    Example:
+        >>> x = afnio.Variable("a", role="x", requires_grad=True)
+        >>> state = GraphState(hooks=False)
+        >>> state.add_roots([x + x])
+        >>> published = state.take_published()
+        >>> len(published["nodes"]), state.take_published()
+        (4, None)
     """
 
     def __init__(self, *, live: bool = False, hooks: bool = True) -> None:
         self.live = live
-        self._hooks_enabled = hooks
         self._lock = threading.RLock()
-        self._ids: dict[int, str] = {}
-        self._objects: dict[str, Any] = {}
-        self._nodes: dict[str, dict[str, Any]] = {}
-        self._edges: dict[str, dict[str, Any]] = {}
-        self._edge_keys: dict[tuple[Any, ...], str] = {}
-        self._grad_edges: dict[str, list[tuple[int, str]]] = {}
-        self._grad_passes: dict[int, int] = {}
-        self._expanded: set[str] = set()
-        self._signatures: dict[str, tuple[Any, ...] | None] = {}
-        self._roots: list[str] = []
+        self._passes = GradientPasses()
+        self._graph = GraphBuilder(
+            on_function=self._register_hooks if hooks else None, pass_of=self._passes.get
+        )
+        self._signatures: dict[str, tuple[Any, ...]] = {}
         self._handles: list[RemovableHandle] = []
-        self._backward: dict[str, Any] = {"id": None, "status": "idle", "error": None, "visited": 0}
+        self._backward: dict[str, Any] = dict(IDLE)
         self._active_pass: int | None = None
-        self._counter = 0
-        self._edge_counter = 0
-        self._new: list[str] = []
-        self._changed: dict[str, set[str]] = {}
-        self._new_edges: list[str] = []
-        self._changed_edges: dict[str, set[str]] = {}
-        self._meta_changed = False
-        self.rev = 0
+        self._wired: dict[str, dict[str, Any]] = {}
+        self._meta_changed = True
 
     # -- lookup ---------------------------------------------------------------------------------
     def id_of(self, obj: Any) -> str | None:
         """The node id of a Variable or backward node shown in this graph, else ``None``."""
         with self._lock:
-            return self._ids.get(id(obj))
-
-    def object_of(self, node_id: str) -> Any:
-        """The Variable or backward node behind ``node_id`` (``None`` if unknown)."""
-        with self._lock:
-            return self._objects.get(node_id)
+            return self._graph.ids.get(id(obj))
 
     def node(self, node_id: str) -> dict[str, Any] | None:
         """A copy of the node dict with id ``node_id``."""
         with self._lock:
-            found = self._nodes.get(node_id)
+            found = self._graph.nodes.get(node_id)
             return dict(found) if found is not None else None
 
     def edge(self, edge_id: str) -> dict[str, Any] | None:
         """A copy of the edge dict with id ``edge_id``."""
         with self._lock:
-            found = self._edges.get(edge_id)
+            found = self._graph.edges.get(edge_id)
             return dict(found) if found is not None else None
 
     def __len__(self) -> int:
-        return len(self._nodes)
+        return len(self._graph.nodes)
 
     # -- building -------------------------------------------------------------------------------
-    def _new_id(self, obj: Any) -> str:
-        node_id = f"n{self._counter}"
-        self._counter += 1
-        self._ids[id(obj)] = node_id
-        self._objects[node_id] = obj
-        self._new.append(node_id)
-        return node_id
-
-    def _variable(self, variable: afnio.Variable, *, no_grad: bool = False) -> str:
-        node_id = self._ids.get(id(variable))
-        if node_id is not None:
-            if no_grad and not self._nodes[node_id]["no_grad"]:
-                self._set(node_id, no_grad=True)
-            return node_id
-        node_id = self._new_id(variable)
-        self._nodes[node_id] = {
-            "id": node_id,
-            "kind": "variable",
-            **variable_fields(variable, self._grad_passes),
-            "is_root": False,
-            "no_grad": no_grad,
-            "toggle_error": None,
-        }
-        self._signatures[node_id] = None  # computed on the first refresh
-        return node_id
-
-    def _function(self, node: Node | NoGradOp) -> str:
-        node_id = self._ids.get(id(node))
-        if node_id is not None:
-            return node_id
-        node_id = self._new_id(node)
-        if isinstance(node, NoGradOp):
-            fields: dict[str, Any] = {
-                "name": node.name,
-                "sequence_nr": None,
-                "accumulate": False,
-                "no_grad": True,
-                "group": None,
-                "calls": [],
-            }
-        else:
-            fields = function_fields(node)
-            if self._hooks_enabled and not isinstance(node, AccumulateGrad):
-                self._handles.append(node.register_prehook(self._prehook(node_id, node)))
-                self._handles.append(node.register_hook(self._posthook(node_id)))
-        self._nodes[node_id] = {"id": node_id, "kind": "function", **fields, "state": "idle"}
-        return node_id
-
-    def _edge(
-        self, source: str, target: str, kind: str, output_nr: int, index: int | None = None
-    ) -> str:
-        key = (source, target, kind, index)
-        edge_id = self._edge_keys.get(key)
-        if edge_id is not None:
-            return edge_id
-        edge_id = f"e{self._edge_counter}"
-        self._edge_counter += 1
-        self._edge_keys[key] = edge_id
-        self._edges[edge_id] = {
-            "id": edge_id,
-            "source": source,
-            "target": target,
-            "kind": kind,
-            "index": index,
-            "output_nr": output_nr,
-            "requires_grad": True,
-            "grad": [],
-        }
-        self._new_edges.append(edge_id)
-        if kind in ("input", "next") and index is not None:
-            self._grad_edges.setdefault(source, []).append((index, edge_id))
-        return edge_id
-
-    def _with_history(self, variable: afnio.Variable, *, no_grad: bool = False) -> str:
-        """Adds a Variable and, if an operation produced it, that operation's whole history."""
-        var_id = self._variable(variable, no_grad=no_grad)
-        if variable.grad_fn is not None:
-            fn_id = self._function(variable.grad_fn)
-            self._edge(var_id, fn_id, "output", variable.output_nr)
-            self._walk([variable.grad_fn])
-        return var_id
-
-    def _walk(self, start: Iterable[Node]) -> None:
-        """Adds everything reachable from ``start`` along ``next_functions`` (iteratively, so
-        that a chain of thousands of operations does not hit the recursion limit)."""
-        stack = list(start)
-        while stack:
-            node = stack.pop()
-            fn_id = self._function(node)
-            if fn_id in self._expanded:
-                continue
-            self._expanded.add(fn_id)
-            if isinstance(node, AccumulateGrad):
-                var_id = self._variable(node.variable)
-                self._edge(var_id, fn_id, "output", 0)
-                continue
-            inputs = node.input_variables
-            edges = node.next_functions
-            aligned = len(inputs) == len(edges)
-            for i, edge in enumerate(edges):
-                child_id = self._function(edge.node) if edge.node is not None else None
-                if aligned:
-                    var_id = self._variable(inputs[i])
-                    e = self._edge(fn_id, var_id, "input", edge.output_nr, i)
-                    if child_id is None:
-                        self._edges[e]["requires_grad"] = False
-                    else:
-                        self._edge(var_id, child_id, "output", edge.output_nr)
-                elif child_id is not None:
-                    self._edge(fn_id, child_id, "next", edge.output_nr, i)
-                if edge.node is not None and child_id not in self._expanded:
-                    stack.append(edge.node)
-
     def add_roots(self, roots: Iterable[afnio.Variable]) -> None:
         """Adds root Variables and their history."""
         with self._lock:
-            for root in roots:
-                var_id = self._with_history(root)
-                if var_id not in self._roots:
-                    self._roots.append(var_id)
-                    self._set(var_id, is_root=True)
-                    self._meta_changed = True
+            before = len(self._graph.roots)
+            self._graph.add_roots(roots)
+            if len(self._graph.roots) != before:
+                self._meta_changed = True
 
     def load(self, graph: dict[str, Any]) -> None:
         """Fills an empty state from a graph dict (a snapshot: no Variables behind it)."""
         with self._lock:
             for node in graph["nodes"]:
-                self._nodes[node["id"]] = dict(node)
+                self._graph.nodes[node["id"]] = dict(node)
+                self._graph.changed.add(node["id"])
             for edge in graph["edges"]:
-                self._edges[edge["id"]] = dict(edge)
-            self._roots = list(graph.get("roots", []))
-            self._backward = dict(graph.get("backward") or self._backward)
-            self._new = list(self._nodes)
-            self._new_edges = list(self._edges)
+                self._graph.edges[edge["id"]] = dict(edge)
+                self._graph.changed.add(edge["id"])
+            self._graph.roots = list(graph.get("roots", []))
+            self._backward = dict(graph.get("backward") or IDLE)
+            self._meta_changed = True
 
-    # -- changes --------------------------------------------------------------------------------
-    def _set(self, node_id: str, **fields: Any) -> None:
-        node = self._nodes[node_id]
-        for key, value in fields.items():
-            if node.get(key) != value:
-                node[key] = value
-                self._changed.setdefault(node_id, set()).add(key)
+    def snapshot(self) -> dict[str, Any]:
+        """The whole graph as a contract dict, texts uncut (see docs/widgets.md)."""
+        with self._lock:
+            return self._graph.to_dict(self._backward)
 
-    def _set_edge(self, edge_id: str, **fields: Any) -> None:
-        edge = self._edges[edge_id]
-        for key, value in fields.items():
-            if edge.get(key) != value:
-                edge[key] = value
-                self._changed_edges.setdefault(edge_id, set()).add(key)
+    def take_published(self) -> dict[str, Any] | None:
+        """The graph as the view's synced trait holds it (long texts cut by
+        :func:`~afnio_widgets._graph.wire`, ``partial`` marking cut items), or ``None`` when
+        nothing changed since the last call. Only changed items are cut again."""
+        with self._lock:
+            changed = self._graph.changed
+            if not changed and not self._meta_changed:
+                return None
+            for item_id in changed:
+                item = self._graph.nodes.get(item_id) or self._graph.edges.get(item_id)
+                if item is not None:
+                    self._wired[item_id] = wire(item)
+            changed.clear()
+            self._meta_changed = False
+            return {
+                "format": FORMAT,
+                "version": VERSION,
+                "roots": list(self._graph.roots),
+                "nodes": [self._wired[i] for i in self._graph.nodes],
+                "edges": [self._wired[i] for i in self._graph.edges],
+                "backward": dict(self._backward),
+            }
 
+    # -- reading Variables again ----------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:
         """Re-reads every Variable shown (data, role, flags, gradients).
 
@@ -240,82 +187,20 @@ class GraphState(GraphEvents):
                 number of gradients) did not change, e.g. after an in-place edit of list data.
         """
         with self._lock:
-            for node_id, node in self._nodes.items():
+            for node_id, node in self._graph.nodes.items():
                 if node["kind"] != "variable":
                     continue
-                variable = self._objects[node_id]
+                variable = self._graph.objects.get(node_id)
+                if not isinstance(variable, afnio.Variable):
+                    continue
                 current = signature(variable)
                 if not force and current == self._signatures.get(node_id):
                     continue
                 self._signatures[node_id] = current
-                fields = variable_fields(variable, self._grad_passes)
+                fields = variable_fields(variable, self._passes.get)
                 if not (variable.is_leaf or variable.retains_grad):
                     fields.pop("grad")  # non-leaf gradients come from hooks, keep them
-                self._set(node_id, **fields)
-
-    def has_changes(self) -> bool:
-        """Whether :meth:`take_patch` would return something."""
-        with self._lock:
-            return (
-                bool(self._new or self._changed or self._new_edges or self._changed_edges)
-                or self._meta_changed
-            )
-
-    def take_patch(self) -> dict[str, Any] | None:
-        """The changes since the last patch (new nodes in full, changed fields of others), or
-        ``None`` when nothing changed. Each patch increments :attr:`rev`."""
-        with self._lock:
-            if not self.has_changes():
-                return None
-            nodes = [wire(self._nodes[i]) for i in self._new]
-            new = set(self._new)
-            for node_id, keys in self._changed.items():
-                if node_id not in new:
-                    node = self._nodes[node_id]
-                    nodes.append(wire({"id": node_id, **{k: node[k] for k in keys}}))
-            edges = [wire(self._edges[i]) for i in self._new_edges]
-            new_edges = set(self._new_edges)
-            for edge_id, keys in self._changed_edges.items():
-                if edge_id not in new_edges:
-                    edge = self._edges[edge_id]
-                    edges.append(wire({"id": edge_id, **{k: edge[k] for k in keys}}))
-            patch: dict[str, Any] = {
-                "type": "patch",
-                "base": self.rev,
-                "rev": self.rev + 1,
-                "nodes": nodes,
-                "edges": edges,
-            }
-            if self._meta_changed:
-                patch["roots"] = list(self._roots)
-                patch["backward"] = dict(self._backward)
-            self.rev += 1
-            self._new, self._changed, self._new_edges, self._changed_edges = [], {}, [], {}
-            self._meta_changed = False
-            return patch
-
-    def discard_changes(self) -> None:
-        """Forgets the pending changes (a view about to get a snapshot does not need them)."""
-        with self._lock:
-            self._new, self._changed, self._new_edges, self._changed_edges = [], {}, [], {}
-            self._meta_changed = False
-
-    def snapshot(self, *, for_wire: bool = False) -> dict[str, Any]:
-        """The whole graph as a contract dict (see docs/widgets.md).
-
-        Args:
-            for_wire: Cut long texts as in patches (see :func:`~afnio_widgets._graph.wire`).
-        """
-        convert = wire if for_wire else dict
-        with self._lock:
-            return {
-                "format": FORMAT,
-                "version": VERSION,
-                "roots": list(self._roots),
-                "nodes": [convert(n) for n in self._nodes.values()],
-                "edges": [convert(e) for e in self._edges.values()],
-                "backward": dict(self._backward),
-            }
+                self._graph.set(node_id, **fields)
 
     # -- toggles --------------------------------------------------------------------------------
     def set_requires_grad(self, node_id: str, value: bool) -> str | None:
@@ -326,9 +211,9 @@ class GraphState(GraphEvents):
             ``toggle_error`` field so that the panel shows it).
         """
         with self._lock:
-            variable = self._objects.get(node_id)
+            variable = self._graph.objects.get(node_id)
             if not isinstance(variable, afnio.Variable):
-                error = f"No Variable with id {node_id!r} in this graph."
+                error: str | None = f"No Variable with id {node_id!r} in this graph."
             else:
                 try:
                     variable.requires_grad = bool(value)
@@ -337,11 +222,166 @@ class GraphState(GraphEvents):
                     error = f"{type(exc).__name__}: {exc}"
                 self._signatures.pop(node_id, None)
                 self.refresh()
-            if node_id in self._nodes:
-                # Re-send the flag so that a refused switch flips back in the view.
-                self._changed.setdefault(node_id, set()).add("requires_grad")
-                self._set(node_id, toggle_error=error)
+            if node_id in self._graph.nodes:
+                # Publish the node again, so that a refused switch flips back in the view.
+                self._graph.changed.add(node_id)
+                self._graph.set(node_id, toggle_error=error)
             return error
+
+    # -- graph events ---------------------------------------------------------------------------
+    def handle_event(self, event: GraphEvent) -> bool:
+        """Applies a graph event; returns whether the graph changed."""
+        if not self.live and event.kind in ("node_created", "op_without_grad"):
+            return False
+        with self._lock:
+            handler = getattr(self, f"_on_{event.kind}", None)
+            if handler is not None:
+                handler(event)
+            return bool(self._graph.changed) or self._meta_changed
+
+    def _on_node_created(self, event: GraphEvent) -> None:
+        if event.node is None:
+            return
+        graph = self._graph
+        fn_id = graph.function(event.node)
+        for output in event.outputs:
+            graph.edge(graph.variable(output), fn_id, "output", output.output_nr)
+        graph.walk([event.node])  # the inputs, and any history not shown yet
+
+    def _on_op_without_grad(self, event: GraphEvent) -> None:
+        graph = self._graph
+        fn_id = graph.function(NoGradOp(event.name or "operation"))
+        for output in event.outputs:
+            graph.edge(graph.variable(output, no_grad=True), fn_id, "output", 0)
+        for i, variable in enumerate(event.inputs):
+            edge_id = graph.edge(fn_id, graph.with_history(variable), "input", 0, i)
+            graph.set(edge_id, requires_grad=False)
+
+    def _activate(self, backward_id: int | None) -> None:
+        if backward_id is None or self._active_pass == backward_id:
+            return
+        self._active_pass = backward_id
+        for node_id, node in self._graph.nodes.items():
+            if node["kind"] == "function" and node["state"] != "idle":
+                self._graph.set(node_id, state="idle")
+        self._backward = {
+            "id": backward_id,
+            "status": "running",
+            "error": None,
+            "visited": 0,
+            "steps": [],
+            "clock": 0,
+        }
+        self._meta_changed = True
+
+    def _on_backward_started(self, event: GraphEvent) -> None:
+        known = [self._graph.ids.get(id(root)) for root in event.outputs]
+        if any(known):
+            self._activate(event.backward_id)
+        elif self.live and event.outputs:
+            self.add_roots(event.outputs)
+            self._activate(event.backward_id)
+
+    def _node_event(self, event: GraphEvent, state: str) -> None:
+        node_id = self._graph.ids.get(id(event.node))
+        if node_id is None:
+            return
+        self._activate(event.backward_id)
+        self._graph.set(node_id, state=state)
+        # The engine's visit order, for replay: each step runs from one tick of this pass's
+        # clock to another; steps whose spans overlap ran concurrently. A new list each time:
+        # the published graph shares the old one.
+        steps = list(self._backward.get("steps", []))
+        self._backward["clock"] = tick = self._backward.get("clock", 0) + 1
+        if state == "running":
+            steps.append({"node": node_id, "start": tick, "end": None})
+        else:
+            k = next((k for k in range(len(steps) - 1, -1, -1) if steps[k]["node"] == node_id), -1)
+            start = steps[k]["start"] if k >= 0 else tick
+            step = {"node": node_id, "start": start, "end": tick}
+            if k >= 0:
+                steps[k] = step
+            else:
+                steps.append(step)
+        self._backward["steps"] = steps
+        self._meta_changed = True
+        if state == "done":
+            self._backward["visited"] += 1
+
+    def _on_node_started(self, event: GraphEvent) -> None:
+        self._node_event(event, "running")
+
+    def _on_node_finished(self, event: GraphEvent) -> None:
+        self._node_event(event, "done")
+
+    def _on_gradient_accumulated(self, event: GraphEvent) -> None:
+        variable = event.variable
+        node_id = self._graph.ids.get(id(variable))
+        if node_id is None or variable is None:
+            return
+        if event.gradient is not None and event.backward_id is not None:
+            self._passes.put(event.gradient, event.backward_id)
+        if variable.is_leaf or variable.retains_grad:
+            self._signatures[node_id] = signature(variable)
+            grads = [gradient_to_dict(g, self._passes.get(g)) for g in variable.grad[-MAX_GRADS:]]
+            self._graph.set(node_id, grad=grads)
+
+    def _on_backward_finished(self, event: GraphEvent) -> None:
+        if event.backward_id != self._active_pass or event.backward_id is None:
+            return
+        failed = event.error is not None
+        for node_id, node in self._graph.nodes.items():
+            if node["kind"] == "function" and node["state"] == "running":
+                self._graph.set(node_id, state="error" if failed else "done")
+        self._backward["status"] = "error" if failed else "done"
+        self._backward["error"] = (
+            f"{type(event.error).__name__}: {event.error}" if event.error is not None else None
+        )
+        self._meta_changed = True
+        self._active_pass = None
+
+    def _on_model_call(self, event: GraphEvent) -> None:
+        node_id = self._graph.ids.get(id(event.node))
+        if node_id is None:
+            return
+        node = self._graph.nodes[node_id]
+        self._graph.set(node_id, calls=[*node["calls"], call_to_dict(event.record)])
+
+    # -- gradient hooks (engine thread) ---------------------------------------------------------
+    def _register_hooks(self, fn_id: str, node: Node) -> None:
+        if isinstance(node, AccumulateGrad):
+            return
+        self._handles.append(node.register_prehook(self._prehook(node)))
+        self._handles.append(node.register_hook(self._posthook(fn_id)))
+
+    def _prehook(self, node: Node) -> Any:
+        def hook(grad_outputs: tuple[Any, ...]) -> None:
+            with self._lock:
+                outputs = node.output_variables
+                for k, grad in enumerate(grad_outputs):
+                    if grad is None or k >= len(outputs) or outputs[k] is None:
+                        continue
+                    var_id = self._graph.ids.get(id(outputs[k]))
+                    if var_id is not None and not self._graph.nodes[var_id].get("is_leaf"):
+                        # (leaves show Variable.grad, updated by gradient_accumulated)
+                        self._append_grad(var_id, self._graph.nodes[var_id], grad)
+
+        return hook
+
+    def _posthook(self, fn_id: str) -> Any:
+        def hook(grad_inputs: tuple[Any, ...], grad_outputs: tuple[Any, ...]) -> None:
+            with self._lock:
+                for index, edge_id in self._graph.grad_edges.get(fn_id, ()):
+                    if index < len(grad_inputs) and grad_inputs[index] is not None:
+                        self._append_grad(edge_id, self._graph.edges[edge_id], grad_inputs[index])
+
+        return hook
+
+    def _append_grad(self, item_id: str, item: dict[str, Any], grad: Any) -> None:
+        if not isinstance(grad, afnio.Variable):
+            return
+        entry = gradient_to_dict(grad, self._active_pass)
+        self._graph.set(item_id, grad=[*item["grad"], entry][-MAX_GRADS:])
 
     def close(self) -> None:
         """Removes the gradient hooks and drops the references to Variables and nodes."""
@@ -349,5 +389,5 @@ class GraphState(GraphEvents):
             for handle in self._handles:
                 handle.remove()
             self._handles.clear()
-            self._objects.clear()
-            self._ids.clear()
+            self._graph.objects.clear()
+            self._graph.ids.clear()

@@ -1,7 +1,7 @@
 """Switches for autodiff state: :class:`GradModeToggle` (grad mode of the kernel thread).
 
 The ``requires_grad`` switches of leaves live in :class:`~afnio_widgets.GraphView`'s panel; their
-kernel side is :meth:`afnio_widgets._state.GraphState.set_requires_grad`.
+kernel side is ``GraphState.set_requires_grad`` (``afnio_widgets/_state.py``).
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ import threading
 import warnings
 from typing import Any
 
-import anywidget
 import traitlets
 
 import afnio
-from afnio_widgets._assets import bundle
+from afnio_widgets._sync import SyncedWidget
 
 __all__ = ["GradModeToggle"]
 
@@ -27,7 +26,7 @@ def _ipython() -> Any:
     return get_ipython()
 
 
-class GradModeToggle(anywidget.AnyWidget):
+class GradModeToggle(SyncedWidget):
     """A switch showing and setting afnio's grad mode for the kernel thread.
 
     Turning it off is ``afnio.set_grad_enabled(False)``: the cells that follow build no graph
@@ -53,8 +52,7 @@ class GradModeToggle(anywidget.AnyWidget):
         >>> toggle.close()
     """
 
-    _esm = bundle("gradmode.js")
-    _css = bundle("widget.css")
+    bundle_name = "gradmode.js"
 
     enabled = traitlets.Bool(True).tag(sync=True)
     """Whether grad mode is on (operations record a backward graph); setting it switches it."""

@@ -8,14 +8,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import anywidget
 import traitlets
 
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
 from afnio.trainer import Callback
-from afnio_widgets._assets import bundle
 from afnio_widgets._graph import call_to_dict, call_usage, json_safe
-from afnio_widgets._live import Throttle
+from afnio_widgets._sync import SyncedWidget, Throttle
 
 __all__ = ["TrainingState", "TrainingView"]
 
@@ -53,19 +51,20 @@ def metrics_to_dict(metrics: Any) -> dict[str, float]:
 
 
 class TrainingState:
-    """What a training view shows, with the changes not yet sent (thread-safe).
+    """What a training view shows, and whether it changed since it was last published
+    (thread-safe).
 
     Example:
         >>> state = TrainingState()
         >>> state.log_step({"loss": 0.5}, epoch=0, batch=0)
         >>> state.log_parameter("prompt", "Answer briefly.")
-        >>> state.snapshot()["steps"][0]["metrics"]
-        {'loss': 0.5}
+        >>> state.take_published()["steps"][0]["metrics"], state.take_published()
+        ({'loss': 0.5}, None)
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.rev = 0
+        self._changed = True
         self._data: dict[str, Any] = {
             "format": FORMAT,
             "version": 1,
@@ -84,14 +83,13 @@ class TrainingState:
                 "calls": 0,
             },
         }
-        self._pending: dict[str, Any] = {}
 
     def _append(self, key: str, item: Any) -> None:
         self._data[key].append(item)
-        self._pending.setdefault(key, []).append(item)
+        self._changed = True
 
     def _touch(self, key: str) -> None:
-        self._pending[key] = self._data[key]
+        self._changed = True
 
     def set_status(self, status: str, epoch: int | None = None) -> None:
         """Sets the run status (``idle``, ``running``, ``done``, ``error``) and epoch."""
@@ -134,7 +132,7 @@ class TrainingState:
                 return
             entry = {"step": len(self._data["steps"]), "epoch": epoch, "text": value}
             history.append(entry)
-            self._pending.setdefault("parameters", {}).setdefault(name, []).append(entry)
+            self._changed = True
 
     def add_call(self, record: Any) -> None:
         """Adds a model call's tokens and cost to the running totals."""
@@ -161,22 +159,23 @@ class TrainingState:
     def snapshot(self) -> dict[str, Any]:
         """Everything, as a dict (format ``afnio-training``, see docs/widgets.md)."""
         with self._lock:
-            data = dict(self._data)
-            data["parameters"] = {k: list(v) for k, v in self._data["parameters"].items()}
-            data["usage"] = dict(self._data["usage"])
-            return data
+            return self._copy()
 
-    def take_patch(self) -> dict[str, Any] | None:
-        """The changes since the last patch, or ``None``."""
+    def _copy(self) -> dict[str, Any]:
+        data = dict(self._data)
+        for key in ("steps", "validation", "epochs"):
+            data[key] = list(self._data[key])
+        data["parameters"] = {k: list(v) for k, v in self._data["parameters"].items()}
+        data["usage"] = dict(self._data["usage"])
+        return data
+
+    def take_published(self) -> dict[str, Any] | None:
+        """Everything, if it changed since the last call; else ``None``."""
         with self._lock:
-            if not self._pending:
+            if not self._changed:
                 return None
-            patch = {"type": "patch", "base": self.rev, "rev": self.rev + 1, **self._pending}
-            if "usage" in patch:
-                patch["usage"] = dict(patch["usage"])
-            self.rev += 1
-            self._pending = {}
-            return patch
+            self._changed = False
+            return self._copy()
 
 
 def _named_parameters(agent: Any) -> list[tuple[str, Any]]:
@@ -201,7 +200,7 @@ def _client_usage(clients: list[Any]) -> tuple[dict[str, int], float]:
     return tokens, cost
 
 
-class TrainingView(anywidget.AnyWidget, Callback):
+class TrainingView(SyncedWidget, Callback):
     """A live view of a training run, and a :class:`afnio.trainer.Callback` that feeds it.
 
     Shows the metrics of every training step and validation pass as SVG charts (epoch
@@ -209,7 +208,8 @@ class TrainingView(anywidget.AnyWidget, Callback):
     word-level diff against the previous version, and the tokens and cost spent so far.
 
     Pass it to ``Trainer(callbacks=[view])`` and display it (before ``fit``, to watch it live);
-    or feed it by hand with :meth:`log_step`, :meth:`log_parameter` and friends.
+    or feed it by hand with :meth:`log_step`, :meth:`log_parameter` and friends. What it shows
+    is its synced :attr:`data` trait, so a saved notebook shows the run without a kernel.
 
     Tokens and cost: with ``clients`` (the model clients also given to ``fit(llm_clients=...)``),
     their usage since ``fit`` started (forward, backward and optimizer calls); otherwise the calls
@@ -229,13 +229,17 @@ class TrainingView(anywidget.AnyWidget, Callback):
         >>> view.log_parameter("system prompt", "Answer.")
         >>> view.log_step({"loss": 0.4})
         >>> view.log_parameter("system prompt", "Answer in one word.")
+        >>> view.flush()
         >>> [e["text"] for e in view.data["parameters"]["system prompt"]]
         ['Answer.', 'Answer in one word.']
         >>> view.close()
     """
 
-    _esm = bundle("training.js")
-    _css = bundle("widget.css")
+    bundle_name = "training.js"
+
+    data = traitlets.Dict().tag(sync=True)
+    """Everything shown, as a dict (format ``afnio-training``, see docs/widgets.md). Updated at
+    most ten times a second while the run changes it, and before every cell ends. Read-only."""
 
     height = traitlets.Int(200).tag(sync=True)
     """Height of each metric chart in pixels."""
@@ -251,24 +255,18 @@ class TrainingView(anywidget.AnyWidget, Callback):
         title: str = "",
         track_calls: bool = True,
     ) -> None:
-        super().__init__(height=height, title=title)
         self._state = TrainingState()
         if clients:
             self._state.set_usage({"calls": None}, 0.0)  # counted by the clients, not here
+        super().__init__(data=self._state.take_published(), height=height, title=title)
         self._throttle = Throttle(
-            self._flush, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
+            self._publish, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
         )
         self._epoch: int | None = None
         self._clients = list(clients or [])
         self._baseline: tuple[dict[str, int], float] | None = None
         use_events = track_calls and not self._clients
         self._observer = register_graph_observer(self._on_event) if use_events else None
-        self.on_msg(self._on_message)
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """Everything shown, as a dict (format ``afnio-training``, see docs/widgets.md)."""
-        return self._state.snapshot()
 
     # -- manual logging -------------------------------------------------------------------------
     def log_step(self, metrics: Any, *, epoch: int | None = None, batch: int | None = None) -> None:
@@ -297,8 +295,9 @@ class TrainingView(anywidget.AnyWidget, Callback):
         self._throttle.poke()
 
     def flush(self) -> None:
-        """Sends pending changes now."""
-        self._throttle.flush_now()
+        """Publishes pending changes to :attr:`data` now (it also happens after every cell)."""
+        if hasattr(self, "_throttle"):
+            self._throttle.flush_now()
 
     def close(self) -> None:
         """Stops counting model calls and closes the widget."""
@@ -382,16 +381,10 @@ class TrainingView(anywidget.AnyWidget, Callback):
         if event.kind == "model_call":
             self.log_call(event.record)
 
-    def _flush(self) -> None:
-        patch = self._state.take_patch()
-        if patch is not None and self.comm is not None:
-            self.send(patch)
-
-    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ready":
-            self.flush()
-            if self.comm is not None:
-                self.send({"type": "snapshot", "rev": self._state.rev, "data": self.data})
+    def _publish(self) -> None:
+        data = self._state.take_published()
+        if data is not None:
+            self.data = data
 
 
 def _changes(changes: Any) -> list[tuple[str, Any, Any]]:

@@ -16,7 +16,7 @@ from afnio.cognitive import Module
 from afnio_widgets._assets import bundle
 from afnio_widgets._graph import call_to_dict, call_usage, wire
 from afnio_widgets._graphview import GraphView
-from afnio_widgets._live import Throttle
+from afnio_widgets._sync import Throttle
 from afnio_widgets._tuning import TuningSession
 
 __all__ = ["PromptTuner"]

@@ -4,6 +4,8 @@
 // 2. js/widget.js imports that string as "virtual:layout-worker" and starts it as a Web Worker.
 // 3. js/training.js, js/gradmode.js and js/tuner.js are bundled as they are; js/widgets.css
 //    (styles.css and tuner.css) becomes widget.css, the one style sheet of every widget.
+// 4. js/loader.js is every widget's `_esm`: it imports one of the bundles above from the shared
+//    bundle model the widget references (afnio_widgets/_assets.py).
 
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -45,6 +47,7 @@ const options = {
     training: "js/training.js",
     gradmode: "js/gradmode.js",
     tuner: "js/tuner.js",
+    loader: "js/loader.js",
   },
   bundle: true,
   format: /** @type {const} */ ("esm"),

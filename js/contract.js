@@ -1,6 +1,7 @@
 // The JSON contract between afnio_widgets (Python) and this front-end, as JSDoc types checked
 // by tsc. The contract is documented once, in docs/widgets.md; Python builds it in
-// afnio_widgets/_graph.py and afnio_widgets/_state.py.
+// afnio_widgets/_graph.py and afnio_widgets/_state.py. A GraphView's `graph` trait holds a
+// Graph, a TrainingView's `data` trait a TrainingData.
 
 /**
  * Any value a Variable may hold: text, a number, a boolean, null or a (nested) list.
@@ -51,7 +52,7 @@
  * @property {boolean} is_root
  * @property {boolean} no_grad Computed by an operation that ran without grad.
  * @property {string | null} toggle_error afnio's error from the last refused requires_grad switch.
- * @property {boolean} [partial] Sent cut (long texts); ask for "details" to get all of it.
+ * @property {boolean} [partial] Cut (long texts); ask the kernel for "details" to get all of it.
  */
 
 /**
@@ -117,11 +118,10 @@
  */
 
 /**
- * Messages from the kernel to a GraphView.
- * @typedef {{type: "snapshot", rev: number, graph: Graph}} SnapshotMessage
- * @typedef {{type: "patch", base: number, rev: number, nodes: Partial<GraphNode>[], edges: Partial<GraphEdge>[], roots?: string[], backward?: BackwardStatus}} PatchMessage
- * @typedef {{type: "details", id: string, item: GraphNode | GraphEdge}} DetailsMessage
- * @typedef {SnapshotMessage | PatchMessage | DetailsMessage} GraphMessage
+ * Requests from a view to the kernel, and the kernel's answers (custom messages; everything a
+ * view draws is in traits).
+ * @typedef {{type: "ping"} | {type: "details", id: string} | {type: "set_requires_grad", id: string, value: boolean} | {type: "refresh"}} Request
+ * @typedef {{type: "pong"} | {type: "details", id: string, item: GraphNode | GraphEdge} | {type: "toggled", id: string, error: string | null}} Answer
  */
 
 /**

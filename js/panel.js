@@ -16,7 +16,8 @@ import { asText, clear, cut, h } from "./dom.js";
  * @property {boolean} editable Whether switches act on kernel Variables.
  * @property {(id: string, value: boolean) => void} onToggle
  * @property {(id: string) => void} onSelect
- * @property {(id: string) => void} requestDetails Asks the kernel for the uncut item.
+ * @property {((id: string) => void) | null} requestDetails Asks the kernel for the uncut item
+ *   (null without a kernel: a saved copy shows what was saved).
  * @property {() => void} onClose
  */
 
@@ -36,9 +37,11 @@ export function renderPanel(container, id, ctx) {
     container.append(h("p", { class: "afnio-muted", text: `Nothing selected (${id} is not in the graph).` }));
     return;
   }
-  if (item.partial) {
+  if (item.partial && ctx.requestDetails) {
     ctx.requestDetails(id);
     container.append(h("p", { class: "afnio-muted afnio-loading", text: "Long texts are cut; loading the full version from the kernel…" }));
+  } else if (item.partial) {
+    container.append(h("p", { class: "afnio-muted afnio-cut", text: "Long texts are cut in this saved copy." }));
   }
   if ("source" in item) renderEdge(container, item, ctx);
   else if (item.kind === "variable") renderVariable(container, item, ctx);

@@ -7,7 +7,8 @@ import { HOSTILE, edge, fn, variable } from "./test-helpers.js";
 /** @param {import("./contract.js").GraphNode[]} nodes @param {import("./contract.js").GraphEdge[]} edges */
 function setup(nodes, edges = [], editable = true) {
   const store = new GraphStore();
-  store.apply({ type: "snapshot", rev: 1, graph: { format: "afnio-graph", version: 1, roots: [], nodes, edges, backward: { id: null, status: "idle", error: null, visited: 0 } } });
+  store.setGraph({ format: "afnio-graph", version: 1, roots: [], nodes, edges, backward: { id: null, status: "idle", error: null, visited: 0 } });
+  /** @type {import("./panel.js").PanelContext & {requestDetails: any, onToggle: any, onSelect: any, onClose: any}} */
   const ctx = {
     item: (/** @type {string} */ id) => store.item(id),
     edgesOf: (/** @type {string} */ id) => store.edgesOf(id),
@@ -84,6 +85,14 @@ describe("panel", () => {
     renderPanel(container, "n0", ctx);
     expect(/** @type {HTMLInputElement} */ (container.querySelector("input.afnio-requires-grad")).disabled).toBe(true);
     expect(ctx.requestDetails).toHaveBeenCalledWith("n0");
+    expect(container.querySelector(".afnio-loading")).not.toBeNull();
+  });
+
+  it("says that a saved copy's texts are cut when there is no kernel to ask", () => {
+    const { ctx, container } = setup([variable("n0", { partial: true })], [], false);
+    renderPanel(container, "n0", { ...ctx, requestDetails: null });
+    expect(container.querySelector(".afnio-loading")).toBeNull();
+    expect(container.querySelector(".afnio-cut")?.textContent).toBe("Long texts are cut in this saved copy.");
   });
 
   it("links to neighbours and closes", () => {

@@ -1,9 +1,10 @@
-// The front-end copy of a graph, fed by the kernel's snapshot and patch messages.
+// The front-end copy of a graph: what the view's synced `graph` trait holds, plus the uncut
+// items the kernel sent in answer to "details" requests.
 
+/** @typedef {import("./contract.js").Graph} Graph */
 /** @typedef {import("./contract.js").GraphNode} GraphNode */
 /** @typedef {import("./contract.js").GraphEdge} GraphEdge */
 /** @typedef {import("./contract.js").BackwardStatus} BackwardStatus */
-/** @typedef {import("./contract.js").GraphMessage} GraphMessage */
 
 /** @returns {BackwardStatus} */
 function idle() {
@@ -11,11 +12,18 @@ function idle() {
 }
 
 /**
- * Holds the nodes and edges of one widget model; every view of the model listens to it.
- *
- * Patches carry `base` (the revision they apply to) and `rev`. A patch that does not follow the
- * last revision applied (a view that opened late, a message lost while the model loaded) is
- * still applied as far as it can be, and `gap` asks the kernel for a snapshot.
+ * Whether two lists of ids differ.
+ * @param {Iterable<string>} a
+ * @param {Iterable<string>} b
+ */
+function differ(a, b) {
+  const left = [...a];
+  const right = [...b];
+  return left.length !== right.length || left.some((id, i) => id !== right[i]);
+}
+
+/**
+ * Holds the nodes and edges of one view and tells its listeners when they change.
  */
 export class GraphStore {
   constructor() {
@@ -27,12 +35,8 @@ export class GraphStore {
     this.roots = [];
     /** @type {BackwardStatus} */
     this.backward = idle();
-    /** Revision of the last snapshot or patch applied (0: nothing yet). */
-    this.rev = 0;
-    /** Whether a message was missed: a snapshot is needed. */
-    this.gap = false;
-    /** When a snapshot was last asked for and has not arrived yet (ms since epoch, 0: none). */
-    this.asked = 0;
+    /** How many graphs were set (0: none yet). */
+    this.version = 0;
     /** Full nodes/edges received with "details" messages, by id. @type {Map<string, GraphNode | GraphEdge>} */
     this.details = new Map();
     /** @type {Set<(change: {structural: boolean}) => void>} */
@@ -55,83 +59,38 @@ export class GraphStore {
   }
 
   /**
-   * Applies a kernel message; returns whether anything changed.
-   * @param {GraphMessage} msg
-   * @returns {boolean}
+   * Replaces the graph with the value of the `graph` trait. A change is structural when the
+   * nodes, edges or roots are not the same ids in the same order (it needs a new layout).
+   * @param {Partial<Graph> | null | undefined} graph
    */
-  apply(msg) {
-    if (!msg || typeof msg !== "object") return false;
-    if (msg.type === "snapshot") return this.applySnapshot(msg);
-    if (msg.type === "patch") return this.applyPatch(msg);
-    if (msg.type === "details") {
-      this.details.set(msg.id, msg.item);
-      this.emit(false);
-      return true;
+  setGraph(graph) {
+    const nodes = new Map((Array.isArray(graph?.nodes) ? graph.nodes : []).map((n) => [n.id, n]));
+    const edges = new Map((Array.isArray(graph?.edges) ? graph.edges : []).map((e) => [e.id, e]));
+    const roots = Array.isArray(graph?.roots) ? [...graph.roots] : [];
+    const structural = differ(nodes.keys(), this.nodes.keys()) || differ(edges.keys(), this.edges.keys()) || differ(roots, this.roots);
+    for (const id of [...this.details.keys()]) {
+      // An uncut version stays valid while the item is unchanged.
+      const before = this.nodes.get(id) || this.edges.get(id);
+      const after = nodes.get(id) || edges.get(id);
+      if (!after || JSON.stringify(before) !== JSON.stringify(after)) this.details.delete(id);
     }
-    return false;
+    this.nodes = nodes;
+    this.edges = edges;
+    this.roots = roots;
+    this.backward = graph?.backward || idle();
+    this.version += 1;
+    this.emit(structural || this.version === 1);
   }
 
   /**
-   * @param {import("./contract.js").SnapshotMessage} msg
-   * @returns {boolean}
+   * Keeps the uncut version of an item (the kernel's answer to a "details" request).
+   * @param {string} id
+   * @param {GraphNode | GraphEdge} item
    */
-  applySnapshot(msg) {
-    if (msg.rev < this.rev && !this.gap) return false;
-    const graph = msg.graph;
-    this.nodes = new Map(graph.nodes.map((n) => [n.id, n]));
-    this.edges = new Map(graph.edges.map((e) => [e.id, e]));
-    this.roots = [...(graph.roots || [])];
-    this.backward = graph.backward || idle();
-    this.rev = msg.rev;
-    this.gap = false;
-    this.asked = 0;
-    this.details.clear();
-    this.emit(true);
-    return true;
-  }
-
-  /**
-   * @param {import("./contract.js").PatchMessage} msg
-   * @returns {boolean}
-   */
-  applyPatch(msg) {
-    if (msg.rev <= this.rev) return false;
-    if (msg.base !== this.rev) this.gap = true;
-    let structural = false;
-    for (const item of msg.nodes || []) {
-      if (!item.id) continue;
-      const known = this.nodes.get(item.id);
-      if (known) {
-        this.nodes.set(item.id, /** @type {GraphNode} */ ({ ...known, ...item }));
-      } else if (item.kind) {
-        this.nodes.set(item.id, /** @type {GraphNode} */ (item));
-        structural = true;
-      } else {
-        this.gap = true; // an update for a node we never received
-      }
-      this.details.delete(item.id);
-    }
-    for (const item of msg.edges || []) {
-      if (!item.id) continue;
-      const known = this.edges.get(item.id);
-      if (known) {
-        this.edges.set(item.id, /** @type {GraphEdge} */ ({ ...known, ...item }));
-      } else if (item.kind && item.source && item.target) {
-        this.edges.set(item.id, /** @type {GraphEdge} */ (item));
-        structural = true;
-      } else {
-        this.gap = true;
-      }
-      this.details.delete(item.id);
-    }
-    if (msg.roots) {
-      structural = structural || msg.roots.join() !== this.roots.join();
-      this.roots = [...msg.roots];
-    }
-    if (msg.backward) this.backward = msg.backward;
-    this.rev = msg.rev;
-    this.emit(structural);
-    return true;
+  setDetails(id, item) {
+    if (!item || typeof item !== "object") return;
+    this.details.set(id, item);
+    this.emit(false);
   }
 
   /**

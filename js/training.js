@@ -5,7 +5,7 @@ import { diffStats, wordDiff } from "./diff.js";
 import { clear, h } from "./dom.js";
 
 /** @typedef {import("./contract.js").TrainingData} TrainingData */
-/** @typedef {import("@anywidget/types").AnyModel<{height: number, title: string}>} Model */
+/** @typedef {import("@anywidget/types").AnyModel<{height: number, title: string, data: TrainingData}>} Model */
 
 /** @returns {TrainingData} */
 export function emptyTraining() {
@@ -22,49 +22,13 @@ export function emptyTraining() {
   };
 }
 
-/** Front-end copy of a TrainingView's data, fed by snapshot and patch messages. */
-export class TrainingStore {
-  constructor() {
-    this.data = emptyTraining();
-    this.rev = 0;
-    this.gap = false;
-    /** @type {Set<() => void>} */
-    this.listeners = new Set();
-  }
-
-  /** @param {() => void} fn */
-  subscribe(fn) {
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
-  }
-
-  /** @param {any} msg */
-  apply(msg) {
-    if (!msg || typeof msg !== "object") return;
-    if (msg.type === "snapshot") {
-      if (msg.rev < this.rev && !this.gap) return;
-      this.data = { ...emptyTraining(), ...msg.data };
-      this.rev = msg.rev;
-      this.gap = false;
-    } else if (msg.type === "patch") {
-      if (msg.rev <= this.rev) return;
-      if (msg.base !== this.rev) this.gap = true;
-      const d = this.data;
-      for (const key of /** @type {const} */ (["steps", "validation", "epochs"])) {
-        if (Array.isArray(msg[key])) d[key] = [...d[key], ...msg[key]];
-      }
-      for (const [name, entries] of Object.entries(msg.parameters || {})) {
-        d.parameters[name] = [...(d.parameters[name] || []), .../** @type {any[]} */ (entries)];
-      }
-      if (msg.usage) d.usage = msg.usage;
-      if (msg.status) d.status = msg.status;
-      if ("epoch" in msg) d.epoch = msg.epoch;
-      this.rev = msg.rev;
-    } else {
-      return;
-    }
-    for (const fn of [...this.listeners]) fn();
-  }
+/**
+ * The value of the `data` trait, with defaults for anything missing.
+ * @param {Partial<TrainingData> | null | undefined} data
+ * @returns {TrainingData}
+ */
+export function trainingData(data) {
+  return { ...emptyTraining(), ...(data && typeof data === "object" ? data : {}) };
 }
 
 /**
@@ -166,7 +130,6 @@ export function renderTraining(root, data, options) {
 export default {
   /** @param {{model: Model, el: HTMLElement}} props */
   render({ model, el }) {
-    const store = new TrainingStore();
     const root = h("div", { class: "afnio-training" });
     el.append(root);
     /** @type {Set<string>} */
@@ -174,28 +137,16 @@ export default {
     let frame = 0;
     const draw = () => {
       frame = 0;
-      renderTraining(root, store.data, { height: model.get("height") || 260, title: model.get("title") || "", open });
+      renderTraining(root, trainingData(model.get("data")), { height: model.get("height") || 260, title: model.get("title") || "", open });
     };
     const schedule = () => {
       if (!frame) frame = requestAnimationFrame(draw);
     };
-    /** @param {any} msg */
-    const onMessage = (msg) => {
-      store.apply(msg);
-      if (store.gap) model.send({ type: "ready" });
-    };
-    const unsubscribe = store.subscribe(schedule);
-    model.on("msg:custom", onMessage);
-    model.on("change:height", schedule);
-    model.on("change:title", schedule);
-    model.send({ type: "ready" });
+    for (const name of ["change:data", "change:height", "change:title"]) model.on(name, schedule);
     draw();
     return () => {
-      unsubscribe();
       if (frame) cancelAnimationFrame(frame);
-      model.off("msg:custom", onMessage);
-      model.off("change:height", schedule);
-      model.off("change:title", schedule);
+      for (const name of ["change:data", "change:height", "change:title"]) model.off(name, schedule);
       root.remove();
     };
   },

@@ -1,18 +1,15 @@
 // @vitest-environment happy-dom
 import { describe, expect, it } from "vitest";
-import { TrainingStore, diffView, emptyTraining, renderTraining } from "./training.js";
+import { diffView, emptyTraining, renderTraining, trainingData } from "./training.js";
 import { HOSTILE } from "./test-helpers.js";
 
-describe("TrainingStore", () => {
-  it("appends patches and notices gaps", () => {
-    const store = new TrainingStore();
-    store.apply({ type: "snapshot", rev: 1, data: { ...emptyTraining(), steps: [{ step: 0, epoch: 1, batch: 0, metrics: { loss: 1 } }] } });
-    store.apply({ type: "patch", base: 1, rev: 2, steps: [{ step: 1, epoch: 1, batch: 1, metrics: { loss: 0.5 } }], parameters: { p: [{ step: 0, epoch: 1, text: "a" }] }, status: "running" });
-    expect(store.data.steps.length).toBe(2);
-    expect(store.data.parameters.p.length).toBe(1);
-    expect(store.data.status).toBe("running");
-    store.apply({ type: "patch", base: 5, rev: 6, parameters: { p: [{ step: 1, epoch: 1, text: "b" }] } });
-    expect(store.gap).toBe(true);
+describe("trainingData", () => {
+  it("fills in what the trait lacks", () => {
+    expect(trainingData(undefined)).toEqual(emptyTraining());
+    const data = trainingData({ status: "done", steps: [{ step: 0, epoch: 1, batch: 0, metrics: { loss: 1 } }] });
+    expect(data.status).toBe("done");
+    expect(data.steps.length).toBe(1);
+    expect(data.parameters).toEqual({});
   });
 });
 

@@ -10,6 +10,7 @@ import { panZoom } from "./panzoom.js";
 import { ReplayBar } from "./replay.js";
 import { GraphStore } from "./store.js";
 import { drawGraph } from "./svg.js";
+import { SAVED_NOTE, watchKernel } from "./sync.js";
 
 /** @typedef {import("./collapse.js").DrawGraph} DrawGraph */
 /** @typedef {import("./layout.js").Layout} Layout */
@@ -25,6 +26,7 @@ import { drawGraph } from "./svg.js";
  * @property {"auto" | "dot" | "sfdp"} layout_engine
  * @property {boolean} live
  * @property {boolean} editable
+ * @property {import("./contract.js").Graph} graph What the view draws.
  */
 
 /** @typedef {import("@anywidget/types").AnyModel<GraphViewModel>} Model */
@@ -45,19 +47,6 @@ let runner = null;
  */
 export function useLayoutRunner(replacement) {
   runner = replacement;
-}
-
-/**
- * Asks the kernel for a snapshot, unless one was asked for less than 3 s ago and has not come
- * (the kernel answers when it is idle, not while a cell runs).
- * @param {Model} model
- * @param {GraphStore} store
- */
-function askSnapshot(model, store) {
-  const now = Date.now();
-  if (store.asked && now - store.asked < 3000) return;
-  store.asked = now;
-  model.send({ type: "ready", rev: store.rev });
 }
 
 /** Renders one view of a GraphView model. */
@@ -96,6 +85,8 @@ class GraphViewUI {
     this.disposed = false;
     /** @type {ResizeObserver | null} */
     this.resizer = null;
+    /** @type {import("./sync.js").KernelStatus} */
+    this.kernel = "waiting";
     // Focusable (tabindex -1: by a click, not by Tab) so that the arrow keys reach the replay.
     this.root = h("div", { class: "afnio-graphview", tabindex: -1 });
     this.titleEl = h("span", { class: "afnio-title" });
@@ -125,7 +116,13 @@ class GraphViewUI {
     model.on("change:height", this.onHeight);
     model.on("change:title", this.onTitle);
     model.on("change:live", this.onTitle);
-    if (store.rev === 0 || store.gap) askSnapshot(model, store);
+    model.on("change:editable", this.onOptions);
+    this.kernelWatch = watchKernel(model, (status) => {
+      this.kernel = status;
+      this.panelSignature = "";
+      this.renderPanel();
+      this.renderStatus();
+    }, { traits: ["graph"] });
     this.update();
   }
 
@@ -196,9 +193,13 @@ class GraphViewUI {
 
   /** @param {boolean} structural */
   onStore(structural) {
-    if (this.store.gap) askSnapshot(this.model, this.store);
     if (structural) this.detailsAsked.clear();
     this.update();
+  }
+
+  /** Whether the switches act on kernel Variables: a view backed by them, with a kernel. */
+  editable() {
+    return Boolean(this.model.get("editable")) && this.kernel === "connected";
   }
 
   /** Recomputes what to draw; lays it out again only if its structure changed. */
@@ -241,7 +242,7 @@ class GraphViewUI {
       this.laidOut = null;
       while (this.viewport.firstChild) this.viewport.removeChild(this.viewport.firstChild);
       this.overlay.hidden = false;
-      this.overlay.textContent = this.store.rev ? "The graph is empty." : "Waiting for the graph…";
+      this.overlay.textContent = this.store.version ? "The graph is empty." : "Waiting for the graph…";
       return;
     }
     this.layoutBusy = true;
@@ -301,7 +302,7 @@ class GraphViewUI {
     this.root.dataset.total = String(this.drawn.total);
     this.root.dataset.engine = this.layout.engine;
     this.root.dataset.layoutMs = this.layout.ms.toFixed(0);
-    this.root.dataset.rev = String(this.store.rev);
+    this.root.dataset.rev = String(this.store.version);
   }
 
   fit() {
@@ -353,7 +354,7 @@ class GraphViewUI {
     }
     const item = this.store.item(id);
     const { in: inn, out } = this.store.edgesOf(id);
-    const signature = JSON.stringify([item, inn.map((e) => [e.id, (e.grad || []).length]), out.map((e) => [e.id, (e.grad || []).length]), this.model.get("editable")]);
+    const signature = JSON.stringify([item, inn.map((e) => [e.id, (e.grad || []).length]), out.map((e) => [e.id, (e.grad || []).length]), this.editable(), this.kernel]);
     if (signature === this.panelSignature) return;
     this.panelSignature = signature;
     const scroll = this.panel.scrollTop;
@@ -361,13 +362,13 @@ class GraphViewUI {
     renderPanel(this.panel, id, {
       item: (x) => this.store.item(x),
       edgesOf: (x) => this.store.edgesOf(x),
-      editable: Boolean(this.model.get("editable")),
+      editable: this.editable(),
       onToggle: (node, value) => this.model.send({ type: "set_requires_grad", id: node, value }),
       onSelect: (node) => {
         this.model.set("selected", node);
         this.model.save_changes();
       },
-      requestDetails: (node) => {
+      requestDetails: this.kernel === "saved" ? null : (node) => {
         if (this.detailsAsked.has(node)) return;
         this.detailsAsked.add(node);
         this.model.send({ type: "details", id: node });
@@ -390,9 +391,11 @@ class GraphViewUI {
       const what = b.status === "running" ? "running" : b.status === "error" ? `failed: ${b.error}` : "done";
       parts.push(`backward #${b.id} ${what} (${b.visited} nodes visited)`);
     }
-    if (!this.model.get("editable")) parts.push("snapshot (read-only)");
+    if (this.kernel === "saved") parts.push(SAVED_NOTE);
+    else if (!this.model.get("editable")) parts.push("snapshot (read-only)");
     this.status.textContent = parts.join(" · ");
     this.root.dataset.backward = b ? b.status : "idle";
+    this.root.dataset.kernel = this.kernel;
   }
 
   downloadDot() {
@@ -415,6 +418,8 @@ class GraphViewUI {
     this.model.off("change:height", this.onHeight);
     this.model.off("change:title", this.onTitle);
     this.model.off("change:live", this.onTitle);
+    this.model.off("change:editable", this.onOptions);
+    this.kernelWatch.dispose();
     this.pz.dispose();
     this.replay.dispose();
     this.resizer?.disconnect();
@@ -425,14 +430,21 @@ class GraphViewUI {
 export default {
   /** @param {{model: Model, el: HTMLElement}} props */
   render({ model, el }) {
-    // Each view keeps its own copy of the graph: it asks the kernel for a snapshot when it
-    // opens, then applies patches (see GraphStore for how missed messages are healed).
+    // Each view keeps its own copy of the graph trait, plus the uncut items it asked for.
     const store = new GraphStore();
+    const onGraph = () => store.setGraph(model.get("graph"));
     /** @param {any} msg */
-    const onMessage = (msg) => store.apply(msg);
-    model.on("msg:custom", onMessage);
+    const onMessage = (msg) => {
+      if (msg && msg.type === "details") store.setDetails(String(msg.id), msg.item);
+      // A refused switch may leave the graph unchanged: show the node as it is again.
+      if (msg && msg.type === "toggled") view.onSelected();
+    };
+    store.setGraph(model.get("graph"));
     const view = new GraphViewUI(model, el, store);
+    model.on("change:graph", onGraph);
+    model.on("msg:custom", onMessage);
     return () => {
+      model.off("change:graph", onGraph);
       model.off("msg:custom", onMessage);
       view.dispose();
     };

@@ -80,7 +80,7 @@ def test_no_grad_magic_and_grad_mode_toggle(page, lab):
     assert "no graph: True False" in page.output_text(2)
 
     page.run_cell(3)
-    switch = page.page.locator(".afnio-gradmode")
+    switch = page.page.locator(".afnio-gradmode[data-kernel='connected']")
     switch.wait_for()
     assert page.page.locator("input.afnio-grad-mode").is_checked()
     switch.click()
@@ -138,7 +138,7 @@ def test_a_live_view_grows_while_the_cell_runs(page, lab):
         "n => Number(document.querySelector('.afnio-graphview').dataset.total) === n", arg=final
     )
     rev = int(view.get_attribute("data-rev") or 0)
-    assert rev <= 60, f"{rev} patches for a 4-second loop: updates are not throttled"
+    assert rev <= 60, f"{rev} graph updates for a 4-second loop: updates are not throttled"
     page.screenshot("graphview-live.png", view)
 
 

@@ -164,7 +164,7 @@ def test_the_api_key_never_leaks(
         snapshot = afnio_widgets.GraphView(explanation)
         for widget in (view, snapshot):
             widget.flush()
-            widget.comm.receive({"type": "ready"})
+            widget.comm.receive({"type": "ping"})
             for node in widget.graph["nodes"]:
                 widget.comm.receive({"type": "details", "id": node["id"]})
             artefacts.add("GraphView.to_json", widget.to_json())

@@ -23,6 +23,7 @@ class DummyComm:
 
     def __init__(self, **kwargs: Any) -> None:
         self.comm_id = f"dummy-{next(_ids)}"
+        self.opened: dict[str, Any] = dict((kwargs.get("data") or {}).get("state") or {})
         self.sent: list[dict[str, Any]] = []
         self._handler: Any = None
 
@@ -43,10 +44,19 @@ class DummyComm:
 
     # -- helpers for tests ------------------------------------------------------------------------
     def custom(self) -> list[dict[str, Any]]:
-        """The custom messages sent (patches, snapshots, details)."""
+        """The custom messages sent (answers to requests)."""
         return [
             m["content"] for m in self.sent if isinstance(m, dict) and m.get("method") == "custom"
         ]
+
+    def updates(self, name: str) -> list[Any]:
+        """Every value of trait ``name`` sent to the front-end, the one it was opened with
+        first: what a front-end (or a notebook saving widget state) receives."""
+        values = [self.opened[name]] if name in self.opened else []
+        for m in self.sent:
+            if isinstance(m, dict) and m.get("method") == "update" and name in m["state"]:
+                values.append(m["state"][name])
+        return values
 
     def receive(self, content: dict[str, Any]) -> None:
         """Delivers a custom message from the front-end."""
@@ -86,36 +96,10 @@ def _comm_of(widget: Any) -> DummyComm:
     return widget.comm
 
 
-def _apply_messages(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """Replays snapshot and patch messages the way js/store.js does; returns the graph."""
-    nodes: dict[str, dict[str, Any]] = {}
-    edges: dict[str, dict[str, Any]] = {}
-    rev = 0
-    for msg in messages:
-        if msg["type"] == "snapshot":
-            nodes = {n["id"]: dict(n) for n in msg["graph"]["nodes"]}
-            edges = {e["id"]: dict(e) for e in msg["graph"]["edges"]}
-            rev = msg["rev"]
-        elif msg["type"] == "patch":
-            assert msg["base"] == rev, "a patch was skipped or sent twice"
-            for item in msg["nodes"]:
-                nodes.setdefault(item["id"], {}).update(item)
-            for item in msg["edges"]:
-                edges.setdefault(item["id"], {}).update(item)
-            rev = msg["rev"]
-    return {"nodes": nodes, "edges": edges, "rev": rev}
-
-
 @pytest.fixture
 def comm_of() -> Any:
     """``comm_of(widget)``: the widget's :class:`DummyComm`."""
     return _comm_of
-
-
-@pytest.fixture
-def apply_messages() -> Any:
-    """``apply_messages(messages)``: replays snapshots and patches as the front-end does."""
-    return _apply_messages
 
 
 @pytest.fixture

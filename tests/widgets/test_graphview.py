@@ -1,7 +1,8 @@
-"""GraphView with a dummy comm: snapshots, patches, backward progress, live tracing, closing."""
+"""GraphView with a dummy comm: the graph trait, backward progress, live tracing, closing."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -21,15 +22,14 @@ def chain(n, start=None):
     return x
 
 
-def test_ready_gets_a_snapshot_of_the_whole_graph(comm_of):
+def test_the_graph_trait_holds_the_whole_graph_from_the_start(comm_of):
     y = chain(3)
     view = GraphView(y, title="chain")
-    c = comm_of(view)
-    c.receive({"type": "ready", "rev": 0})
-    (snapshot,) = [m for m in c.custom() if m["type"] == "snapshot"]
-    assert snapshot["rev"] == 0
-    assert len(snapshot["graph"]["nodes"]) == len(view.graph["nodes"]) == 3 * 3 + 2
-    assert snapshot["graph"]["roots"] == [view.node_id(y)]
+    (opened,) = comm_of(view).updates("graph")  # sent with the widget, before any request
+    assert opened == view.graph
+    assert len(opened["nodes"]) == 3 * 3 + 2
+    assert opened["roots"] == [view.node_id(y)]
+    assert opened["format"] == "afnio-graph" and opened["backward"]["status"] == "idle"
     view.close()
 
 
@@ -39,13 +39,12 @@ def test_backward_lights_nodes_and_puts_gradients_on_edges(comm_of):
     view = GraphView(y)
     c = comm_of(view)
     y.backward(afnio.Variable("be brief", role="feedback"))
-    view.flush()
-    patches = [m for m in c.custom() if m["type"] == "patch"]
-    states = {n["id"]: n["state"] for p in patches for n in p["nodes"] if "state" in n}
-    assert states[view.node_id(y.grad_fn)] == "done"
-    assert patches[-1]["backward"]["status"] == "done"
-    final = view.graph
+    # published before backward() returned: no flush needed
+    final = c.updates("graph")[-1]
+    assert final == view.graph
     add = view.node_id(y.grad_fn)
+    assert next(n for n in final["nodes"] if n["id"] == add)["state"] == "done"
+    assert final["backward"]["status"] == "done"
     to_x = next(e for e in final["edges"] if e["source"] == add and e["index"] == 0)
     assert "be brief" in to_x["grad"][0]["data"] and to_x["grad"][0]["backward_id"]
     root = next(n for n in final["nodes"] if n["id"] == view.node_id(y))
@@ -55,41 +54,61 @@ def test_backward_lights_nodes_and_puts_gradients_on_edges(comm_of):
     view.close()
 
 
-def test_patches_replayed_equal_the_snapshot(comm_of, apply_messages):
+def test_the_published_graph_converges_to_the_kernels(comm_of):
     x = afnio.Variable("a", role="x", requires_grad=True)
     view = GraphView(None, live=True)
     c = comm_of(view)
-    c.receive({"type": "ready", "rev": 0})
     y = chain(20, x)
     view.flush()
     y.backward(afnio.Variable("fb", role="feedback"))
-    view.flush()
-    replayed = apply_messages(c.custom())
-    final = view.graph
-    assert replayed["nodes"] == {n["id"]: wire(n) for n in final["nodes"]}
-    assert replayed["edges"] == {e["id"]: wire(e) for e in final["edges"]}
+    full = view.to_dict()
+    published = c.updates("graph")[-1]
+    assert published["nodes"] == [wire(n) for n in full["nodes"]]
+    assert published["edges"] == [wire(e) for e in full["edges"]]
+    assert published["roots"] == full["roots"] and published["backward"] == full["backward"]
     view.close()
 
 
-def test_a_loop_of_5000_operations_sends_a_bounded_number_of_messages(comm_of):
+def test_a_loop_of_5000_operations_publishes_a_bounded_number_of_times(comm_of):
     x = afnio.Variable("a", role="x", requires_grad=True)
     started = time.monotonic()
     with afnio_widgets.trace(display=False) as view:
         for i in range(5000):
             _ = x + afnio.Variable(f"question {i}", role="question")
     elapsed = time.monotonic() - started
-    messages = comm_of(view).custom()
-    # at most one patch per interval (0.05 s here), plus the final flush
-    assert len(messages) <= elapsed / 0.05 + 3
-    assert len(view.graph["nodes"]) == 5000 * 3 + 2
+    updates = comm_of(view).updates("graph")
+    # at most one update per interval (0.05 s here), plus the first and the final flush
+    assert len(updates) <= elapsed / 0.05 + 3
+    assert len(updates[-1]["nodes"]) == len(view.graph["nodes"]) == 5000 * 3 + 2
     assert not view.live
     # the view stops adding operations after the block
     _ = x + x
+    view.flush()
     assert len(view.graph["nodes"]) == 5000 * 3 + 2
     view.close()
 
 
-def test_events_from_other_threads_are_safe(comm_of, apply_messages):
+def test_publishing_a_large_graph_slows_the_updates_down():
+    from afnio_widgets._sync import Throttle
+
+    calls: list[float] = []
+
+    def slow() -> None:
+        calls.append(time.monotonic())
+        time.sleep(0.05)
+
+    throttle = Throttle(slow, interval=0.01)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        throttle.poke()
+        time.sleep(0.002)
+    throttle.close()
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    # each flush takes 0.05 s, so the next one waits at least 3 x 0.05 s after it ends
+    assert gaps and min(gaps) >= 0.05 + 3 * 0.05 - 0.01
+
+
+def test_events_from_other_threads_are_safe(comm_of):
     view = GraphView(None, live=True)
     errors = []
 
@@ -108,8 +127,23 @@ def test_events_from_other_threads_are_safe(comm_of, apply_messages):
     view.flush()
     assert not errors
     assert sum(n.get("name") == "AddBackward0" for n in view.graph["nodes"]) == 1200
-    replayed = apply_messages(comm_of(view).custom())
-    assert len(replayed["nodes"]) == len(view.graph["nodes"])
+    assert comm_of(view).updates("graph")[-1] == view.graph
+    assert len(view.graph["nodes"]) == len(view.to_dict()["nodes"])
+    view.close()
+
+
+def test_a_flush_after_every_cell_publishes_what_is_pending(comm_of):
+    from afnio_widgets._sync import flush_all
+
+    x = afnio.Variable("a", role="x", requires_grad=True)
+    view = GraphView(None, live=True)
+    view._throttle.interval = 3600.0  # no timer flush during this test
+    view.flush()
+    _ = x + x
+    before = len(comm_of(view).updates("graph"))
+    flush_all()  # what IPython's post_run_cell runs
+    assert len(comm_of(view).updates("graph")) == before + 1
+    assert len(view.graph["nodes"]) == 4
     view.close()
 
 
@@ -128,9 +162,7 @@ def test_details_returns_the_uncut_node(comm_of):
     long = afnio.Variable("w " * 5000, role="long", requires_grad=True)
     view = GraphView(long + long)
     c = comm_of(view)
-    c.receive({"type": "ready", "rev": 0})
-    snapshot = c.custom()[-1]
-    sent = next(n for n in snapshot["graph"]["nodes"] if n.get("role") == "long")
+    sent = next(n for n in c.updates("graph")[-1]["nodes"] if n.get("role") == "long")
     assert sent["partial"] and len(sent["data"]) == 2000
     c.receive({"type": "details", "id": sent["id"]})
     details = c.custom()[-1]
@@ -145,9 +177,27 @@ def test_close_stops_observing_and_removes_hooks():
     view.close()
     assert view.comm is None
     y.backward(afnio.Variable("fb"))  # the removed hooks and observer are not called
-    assert view.graph["nodes"] == [] or all(
-        n.get("state", "idle") == "idle" for n in view.graph["nodes"]
-    )
+    assert all(n.get("state", "idle") == "idle" for n in view.to_dict()["nodes"])
+
+
+def test_a_ping_is_answered_so_the_view_knows_a_kernel_is_there(comm_of):
+    view = GraphView(chain(1))
+    c = comm_of(view)
+    c.receive({"type": "ping"})
+    assert c.custom() == [{"type": "pong"}]
+    view.close()
+
+
+def test_views_share_one_bundle_model_and_carry_only_a_small_loader(comm_of):
+    a, b = GraphView(chain(1)), GraphView(chain(2))
+    training = afnio_widgets.TrainingView(track_calls=False)
+    assert a._bundle is b._bundle and a._bundle.name == "widget.js"
+    assert training._bundle is not a._bundle and training._bundle.name == "training.js"
+    state = comm_of(a).opened
+    assert state["_bundle"] == f"IPY_MODEL_{a._bundle.model_id}"
+    assert len(state["_esm"]) < 4_000 < len(a._bundle.code)
+    for widget in (a, b, training):
+        widget.close()
 
 
 def test_selected_and_options_are_synced_traits(comm_of):

@@ -9,6 +9,7 @@ import pytest
 import afnio
 import afnio.cognitive.functional as F
 from afnio_widgets import GraphView, load_graph, to_json
+from afnio_widgets._graph import wire
 
 
 def test_round_trip_keeps_gradients_and_calls(openai_env, backward_client, tmp_path):
@@ -30,7 +31,9 @@ def test_round_trip_keeps_gradients_and_calls(openai_env, backward_client, tmp_p
     path = tmp_path / "graph.json"
     path.write_text(text, encoding="utf-8")
     reopened = GraphView.from_json(path)
-    assert reopened.graph == json.loads(text)
+    assert reopened.to_dict() == json.loads(text)
+    # the reopened view draws the same graph, from the same synced trait as a live view
+    assert reopened.graph["nodes"] == [wire(n) for n in json.loads(text)["nodes"]]
     assert len(openai_env.requests) == requests  # reopening called no model
     nodes = reopened.graph["nodes"]
     chat = next(n for n in nodes if n.get("name") == "ChatCompletionBackward0")

@@ -7,13 +7,8 @@ from afnio_widgets import GradModeToggle, GraphView
 
 
 def last_fields(comm, node_id):
-    fields = {}
-    for msg in comm.custom():
-        if msg["type"] == "patch":
-            for node in msg["nodes"]:
-                if node["id"] == node_id:
-                    fields.update(node)
-    return fields
+    """The node as the front-end last received it in the `graph` trait."""
+    return next(n for n in comm.updates("graph")[-1]["nodes"] if n["id"] == node_id)
 
 
 def test_a_leaf_switch_changes_the_kernel_variable(comm_of):
@@ -44,7 +39,11 @@ def test_a_non_leaf_refuses_with_afnios_own_error(comm_of):
         expected = f"RuntimeError: {error}"
     fields = last_fields(c, node)
     assert fields["toggle_error"] == expected
-    assert fields["requires_grad"] is True  # re-sent, so the switch flips back
+    assert fields["requires_grad"] is True
+    # answered, so the switch flips back even when nothing in the graph changed
+    c.receive({"type": "set_requires_grad", "id": node, "value": False})
+    answers = [m for m in c.custom() if m["type"] == "toggled"]
+    assert answers == [{"type": "toggled", "id": node, "error": expected}] * 2
     view.close()
 
 

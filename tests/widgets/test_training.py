@@ -1,4 +1,4 @@
-"""TrainingView: Trainer callback hooks, patches, usage."""
+"""TrainingView: Trainer callback hooks, the data trait, usage."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from afnio_widgets import TrainingView
 from afnio_widgets._training import metrics_to_dict
 
 
-def test_it_is_a_trainer_callback_and_records_a_run(comm_of, apply_messages):
+def test_it_is_a_trainer_callback_and_records_a_run(comm_of):
     view = TrainingView(track_calls=False)
     assert isinstance(view, Callback)
     c = comm_of(view)
-    c.receive({"type": "ready"})
+    assert c.updates("data")[0]["status"] == "idle"
 
     class Agent:
         def named_parameters(self):
@@ -47,8 +47,7 @@ def test_it_is_a_trainer_callback_and_records_a_run(comm_of, apply_messages):
         "Be brief and kind.",
     ]
     assert data["usage"]["cost"] == 0.25
-    patches = [m for m in c.custom() if m["type"] == "patch"]
-    assert patches and [p["base"] for p in patches] == list(range(len(patches)))
+    assert c.updates("data")[-1] == data  # on_fit_end published everything
     view.close()
 
 
@@ -58,6 +57,7 @@ def test_usage_from_graph_calls_and_clients():
         {"usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, "cost": 0.5}
     )
     view.log_call({"usage": {"total_tokens": 1}, "cost": None})
+    view.flush()
     usage = view.data["usage"]
     assert (usage["total_tokens"], usage["cost"], usage["calls"]) == (6, 0.5, 2)
     view.close()
@@ -79,6 +79,7 @@ def test_usage_from_graph_calls_and_clients():
     view.on_fit_start(None, None)
     client.usage = {**client.usage, "total_tokens": 40, "cost": {"amount": 1.5, "currency": "USD"}}
     view.on_train_batch_end(None, None, {"loss": 1.0}, 0)
+    view.flush()
     usage = view.data["usage"]
     assert (usage["total_tokens"], usage["cost"]) == (25, 0.5)
     view.close()
@@ -96,5 +97,6 @@ def test_unchanged_parameter_values_are_skipped():
     view = TrainingView(track_calls=False)
     for text in ("a", "a", "b", "b"):
         view.log_parameter("p", text)
+    view.flush()
     assert [v["text"] for v in view.data["parameters"]["p"]] == ["a", "b"]
     view.close()

@@ -1,0 +1,182 @@
+"""What every afnio widget shares: its front-end comes from a shared :class:`Bundle`, what it
+draws lives in synced traits, and the traits are up to date when a cell finishes.
+
+There is no protocol of our own: the widget sets its traits (throttled by :class:`Throttle`:
+graph events arrive from the kernel thread and from afnio's engine thread, and publishing on
+every event would flood the front-end) and Jupyter's widget machinery carries them to the
+browser, into the notebook's saved widget state and into HTML exports. Custom messages are only
+requests and their answers: ``ping``/``pong`` (is a kernel behind this view, or is it a saved
+copy?) and each widget's own (``details``, ``set_requires_grad``...).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import anywidget
+import ipywidgets
+import traitlets
+
+from afnio_widgets._assets import Bundle, bundle, shared_bundle
+
+__all__ = ["SyncedWidget", "Throttle", "flush_all"]
+
+
+class Throttle:
+    """Calls ``flush()`` at most once per ``interval`` seconds after :meth:`poke`.
+
+    ``poke()`` may be called from any thread and returns at once; ``flush()`` runs on a timer
+    thread (or on the caller's thread in :meth:`flush_now`), never twice at the same time. The
+    time between two scheduled flushes is at least ``interval``, and at least three times as
+    long as the last flush took.
+
+    Args:
+        flush: The function that publishes what changed.
+        interval: The minimum time between two flushes, in seconds.
+
+    Example:
+        >>> calls = []
+        >>> throttle = Throttle(lambda: calls.append(1), interval=0.05)
+        >>> for _ in range(1000):
+        ...     throttle.poke()
+        >>> throttle.flush_now()
+        >>> throttle.close()
+        >>> len(calls) <= 2
+        True
+    """
+
+    def __init__(self, flush: Callable[[], Any], interval: float = 0.1) -> None:
+        self._flush = flush
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last = 0.0
+        self._took = 0.0
+        self._closed = False
+        self.flushes = 0
+
+    def poke(self) -> None:
+        """Schedules a flush (no-op if one is already scheduled)."""
+        with self._lock:
+            if self._timer is not None or self._closed:
+                return
+            self._arm(self._wait())
+
+    def _wait(self) -> float:
+        return self._last + max(self.interval, 3 * self._took) - time.monotonic()
+
+    def _arm(self, delay: float) -> None:
+        self._timer = threading.Timer(max(0.0, delay), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                if self._closed:
+                    self._timer = None
+                    return
+                wait = self._wait()
+                if wait > 0.001:  # a flush ran since this timer was armed: wait for its gap
+                    self._arm(wait)
+                    return
+                self._timer = None
+            self._run()
+
+    def _run(self) -> None:
+        """Flushes; the caller holds ``_flush_lock``."""
+        started = time.monotonic()
+        self.flushes += 1
+        try:
+            self._flush()
+        finally:
+            self._last = time.monotonic()
+            self._took = self._last - started
+
+    def flush_now(self) -> None:
+        """Cancels a scheduled flush and flushes on the calling thread."""
+        with self._flush_lock:
+            with self._lock:
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
+            self._run()
+
+    def close(self) -> None:
+        """Cancels a scheduled flush; later pokes do nothing."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+
+_open: weakref.WeakSet[SyncedWidget] = weakref.WeakSet()
+_open_lock = threading.RLock()
+_shells: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def flush_all(*_args: Any) -> None:
+    """Publishes the pending changes of every open widget (runs after every IPython cell, so
+    that a notebook executed and saved holds every view's final state)."""
+    with _open_lock:
+        widgets = list(_open)
+    for widget in widgets:
+        widget.flush()
+
+
+def _follow_cells() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with ipywidgets
+        return
+    shell = get_ipython()
+    if shell is None or shell in _shells:
+        return
+    shell.events.register("post_run_cell", flush_all)
+    _shells.add(shell)
+
+
+class SyncedWidget(anywidget.AnyWidget):
+    """Base class of afnio's widgets: a tiny ``_esm`` that runs the shared bundle
+    :attr:`bundle_name`, ``ping`` answered with ``pong``, and :meth:`flush` called after every
+    cell. Subclasses override :meth:`flush` and :meth:`_on_message`."""
+
+    bundle_name: ClassVar[str] = ""
+
+    _esm = bundle("loader.js")
+
+    _bundle = traitlets.Instance(Bundle).tag(sync=True, **ipywidgets.widget_serialization)
+    """The shared model holding this widget's front-end code."""
+
+    def __init__(self, **traits: Any) -> None:
+        super().__init__(_bundle=shared_bundle(self.bundle_name), **traits)
+        self.on_msg(self._on_custom)
+        with _open_lock:
+            _open.add(self)
+        _follow_cells()
+
+    def flush(self) -> None:
+        """Publishes pending changes to the synced traits now."""
+
+    def close(self) -> None:
+        """Closes the widget."""
+        with _open_lock:
+            _open.discard(self)
+        super().close()
+
+    def _on_custom(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "ping":
+            self.send({"type": "pong"})
+        else:
+            self._on_message(content)
+
+    def _on_message(self, content: dict[str, Any]) -> None:
+        """Handles a request from the front-end (``content["type"]`` says which)."""
