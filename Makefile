@@ -63,8 +63,11 @@ lint: env
 	$(BIN)/ruff check afnio afnio_widgets tests benchmarks
 	$(BIN)/ruff format --check afnio afnio_widgets tests benchmarks
 
+# mypy checks the afnio package (pyproject.toml), then the browser-test harness the widget
+# benchmark shares (tests/browser/jupyter_lab.py; not part of the package).
 typecheck: env
 	$(BIN)/mypy
+	$(BIN)/mypy tests/browser/jupyter_lab.py
 	npm run typecheck
 
 jstest: env

@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from afnio.testing.jupyter import JupyterLab, LabPage, launch_chromium, missing_prerequisites
 from benchmarks._report import format_table
+from tests.browser.jupyter_lab import JupyterLab, LabPage, launch_chromium, missing_prerequisites
 
 REPO = Path(__file__).resolve().parent.parent
 # Milliseconds: to run a cell (the setup builds graphs of thousands of nodes), and for the kernel

@@ -3,8 +3,6 @@
 Everything here runs on 127.0.0.1 with the standard library only: :class:`LocalServer` speaks the
 OpenAI chat-completions API over real HTTP, answering from a deterministic
 :class:`ScriptedModel`, with injectable latency and :class:`Faults`, and a log of every request.
-:mod:`afnio.testing.jupyter` runs a JupyterLab of its own, driven by headless Chromium, for
-end-to-end tests of the widgets.
 
 Example:
     >>> import openai

@@ -1,6 +1,6 @@
 """End-to-end fixtures: one JupyterLab server per session, Playwright with Debian's Chromium.
 
-The harness is :mod:`afnio.testing.jupyter`: JupyterLab runs as a child process on 127.0.0.1
+The harness is ``tests/browser/jupyter_lab.py``: JupyterLab runs as a child process on 127.0.0.1
 with its own folders and a temporary root folder; tests write notebooks there, open them like a
 user, run cells with Shift+Enter and read the outputs. Console errors and page errors fail the
 test. Without Chromium (or another prerequisite) the tests are skipped with a loud message,
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from afnio.testing.jupyter import JupyterLab, LabPage, launch_chromium, missing_prerequisites
+from tests.browser.jupyter_lab import JupyterLab, LabPage, launch_chromium, missing_prerequisites
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"

@@ -1,4 +1,6 @@
-"""A JupyterLab of its own, driven by headless Chromium: end-to-end tests of afnio's widgets.
+"""A JupyterLab of its own, driven by headless Chromium: the harness of the browser tests
+(``tests/browser``) and of the widget benchmark (``benchmarks/widgets.py``), not shipped with
+afnio.
 
 :class:`JupyterLab` starts a JupyterLab server as a child process on 127.0.0.1, on a free port,
 with its own config, runtime, data, settings and IPython folders in a temporary directory, no
@@ -15,7 +17,7 @@ Example:
     A test that runs one cell and reads its output (not run here: it needs Chromium)::
 
         from playwright.sync_api import sync_playwright
-        from afnio.testing.jupyter import JupyterLab, LabPage, launch_chromium
+        from tests.browser.jupyter_lab import JupyterLab, LabPage, launch_chromium
 
         with JupyterLab() as lab, sync_playwright() as p:
             browser = launch_chromium(p)

@@ -1,7 +1,9 @@
-"""afnio.testing.jupyter without a browser: notebooks, prerequisites, Chromium's options, errors."""
+"""The JupyterLab + Playwright harness (tests/browser/jupyter_lab.py) without a browser:
+notebooks, prerequisites, Chromium's options, errors; and afnio.testing no longer ships it."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from afnio.testing import jupyter
-from afnio.testing.jupyter import (
+from tests.browser import jupyter_lab as jupyter
+from tests.browser.jupyter_lab import (
     CHROMIUM_ARGS,
     JupyterLab,
     LabPage,
@@ -23,9 +25,17 @@ from afnio.testing.jupyter import (
 )
 
 
+def test_afnio_testing_does_not_ship_the_browser_harness():
+    import afnio.testing
+
+    assert importlib.util.find_spec("afnio.testing.jupyter") is None
+    assert not (Path(afnio.testing.__file__).parent / "jupyter.py").exists()
+    assert not any("jupyter" in name.lower() for name in afnio.testing.__all__)
+
+
 def test_importing_the_harness_imports_neither_playwright_nor_jupyterlab():
     code = (
-        "import sys, afnio.testing, afnio.testing.jupyter\n"
+        "import sys, afnio.testing, tests.browser.jupyter_lab\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('playwright', 'jupyterlab', 'jupyter_server', 'nbformat')))"
     )
