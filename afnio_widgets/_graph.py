@@ -21,14 +21,14 @@ from afnio.cognitive import Parameter
 
 __all__ = [
     "FORMAT",
-    "GraphBuilder",
     "IDLE",
     "MAX_GRADS",
     "MAX_ITEMS",
     "MAX_TEXT",
+    "VERSION",
+    "GraphBuilder",
     "NoGradOp",
     "PassOf",
-    "VERSION",
     "as_roots",
     "call_to_dict",
     "call_usage",

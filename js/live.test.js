@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
-// The drawing is the graph: after any sequence of live patches, what a view draws equals what a
-// view of a fresh snapshot of the same graph draws (store + collapse + layout + SVG).
+// The drawing is the graph: after any sequence of live updates of the `graph` trait, what a view
+// draws equals what a view of a fresh copy of the same graph draws (store + collapse + layout +
+// SVG).
 import { describe, expect, it } from "vitest";
 import { buildDrawGraph } from "./collapse.js";
 import { layoutDot } from "./dot.js";
@@ -23,9 +24,8 @@ function random(seed) {
 }
 
 /**
- * A kernel-side graph that records operations the way afnio_widgets' GraphState does: ids in
- * creation order, new nodes and edges in full, changed fields of known ones, one revision per
- * patch taken.
+ * A kernel-side graph that records operations the way afnio_widgets' GraphState does (ids in
+ * creation order) and publishes it whole, as the view's `graph` trait.
  */
 class Kernel {
   constructor() {
@@ -35,87 +35,46 @@ class Kernel {
     this.edges = new Map();
     this.count = 0;
     this.edgeCount = 0;
-    this.rev = 0;
-    /** @type {string[]} */
-    this.news = [];
-    /** @type {Map<string, Set<string>>} */
-    this.changed = new Map();
-    /** @type {string[]} */
-    this.newEdges = [];
-    /** @type {Map<string, Set<string>>} */
-    this.changedEdges = new Map();
   }
   /** @param {(id: string) => any} make */
   node(make) {
     const id = `n${this.count++}`;
     this.nodes.set(id, make(id));
-    this.news.push(id);
     return id;
   }
   /** @param {string} source @param {string} target @param {Partial<import("./contract.js").GraphEdge>} fields */
   edge(source, target, fields) {
     const e = edge(source, target, { ...fields, id: `e${this.edgeCount++}` });
     this.edges.set(e.id, e);
-    this.newEdges.push(e.id);
     return e.id;
   }
   /** @param {string} id @param {Record<string, any>} fields */
   set(id, fields) {
-    const onNode = this.nodes.has(id);
-    const item = onNode ? this.nodes.get(id) : this.edges.get(id);
-    Object.assign(item, fields);
-    const changed = onNode ? this.changed : this.changedEdges;
-    const keys = changed.get(id) || new Set();
-    for (const k of Object.keys(fields)) keys.add(k);
-    changed.set(id, keys);
+    Object.assign(this.nodes.get(id) || this.edges.get(id), fields);
   }
-  patch() {
-    const clone = (/** @type {any} */ x) => JSON.parse(JSON.stringify(x));
-    const nodes = this.news.map((id) => clone(this.nodes.get(id)));
-    for (const [id, keys] of this.changed) {
-      if (this.news.includes(id)) continue;
-      const n = this.nodes.get(id);
-      nodes.push(clone({ id, ...Object.fromEntries([...keys].map((k) => [k, n[k]])) }));
-    }
-    const edges = this.newEdges.map((id) => clone(this.edges.get(id)));
-    for (const [id, keys] of this.changedEdges) {
-      if (this.newEdges.includes(id)) continue;
-      const e = this.edges.get(id);
-      edges.push(clone({ id, ...Object.fromEntries([...keys].map((k) => [k, e[k]])) }));
-    }
-    this.news = [];
-    this.newEdges = [];
-    this.changed = new Map();
-    this.changedEdges = new Map();
-    return { type: "patch", base: this.rev, rev: ++this.rev, nodes, edges };
-  }
-  /** @returns {import("./contract.js").SnapshotMessage} */
-  snapshot() {
-    return /** @type {any} */ ({
-      type: "snapshot",
-      rev: this.rev,
-      graph: {
-        format: "afnio-graph", version: 1, roots: [],
-        nodes: [...this.nodes.values()].map((n) => JSON.parse(JSON.stringify(n))),
-        edges: [...this.edges.values()].map((e) => JSON.parse(JSON.stringify(e))),
-        backward: { id: null, status: "idle", error: null, visited: 0 },
-      },
-    });
+  /** The graph as the trait holds it (a copy, as the front-end receives it). @returns {import("./contract.js").Graph} */
+  publish() {
+    return JSON.parse(JSON.stringify({
+      format: "afnio-graph", version: 1, roots: [],
+      nodes: [...this.nodes.values()],
+      edges: [...this.edges.values()],
+      backward: { id: null, status: "idle", error: null, visited: 0 },
+    }));
   }
 }
 
 /**
  * A random op stream: mostly `x = x + c` on the newest result (long chains), sometimes an op on
  * older results or new leaves (fans, shared inputs), a backward step that marks nodes and edges,
- * and a patch taken at random points.
+ * and the graph published at random points.
  * @param {number} seed
  * @param {number} ops
  */
 function stream(seed, ops) {
   const rand = random(seed);
   const k = new Kernel();
-  /** @type {any[]} */
-  const messages = [{ type: "snapshot", rev: 0, graph: { format: "afnio-graph", version: 1, roots: [], nodes: [], edges: [], backward: { id: null, status: "idle", error: null, visited: 0 } } }];
+  /** @type {import("./contract.js").Graph[]} */
+  const messages = [k.publish()];
   /** @type {{id: string, producer: string}[]} */
   const results = [];
   /** @param {boolean} grad */
@@ -153,10 +112,10 @@ function stream(seed, ops) {
       k.set(ids[Math.floor(rand() * ids.length)], { grad: [{ data: "shorter", role: "feedback", preview: "shorter", backward_id: 1 }] });
       k.set(op, { state: rand() < 0.5 ? "running" : "done" });
     }
-    if (rand() < 0.3) messages.push(k.patch());
+    if (rand() < 0.3) messages.push(k.publish());
   }
-  messages.push(k.patch());
-  return { messages, snapshot: k.snapshot() };
+  messages.push(k.publish());
+  return { messages, snapshot: k.publish() };
 }
 
 /** @param {import("./collapse.js").DrawGraph} d */
@@ -169,35 +128,29 @@ function shape(d) {
   };
 }
 
-describe("live patches draw the graph", () => {
-  it("store + collapse: any op stream split into patches draws what its snapshot draws", () => {
+describe("live updates draw the graph", () => {
+  it("store + collapse: any op stream published at any points draws what a fresh copy draws", () => {
     for (let seed = 1; seed <= 60; seed++) {
       const { messages, snapshot } = stream(seed, 20 + (seed % 7) * 40);
       const live = new GraphStore();
       const fresh = new GraphStore();
-      fresh.apply(snapshot);
+      fresh.setGraph(snapshot);
       for (const options of [
         { collapse: true, maxNodes: 300, expanded: new Set() },
         { collapse: false, maxNodes: 300, expanded: new Set() },
         { collapse: true, maxNodes: 40, expanded: new Set() },
       ]) {
-        live.apply(messages[0]);
-        for (let i = 1; i < messages.length; i++) {
-          live.apply(messages[i]);
-          expect(live.gap).toBe(false);
-        }
+        for (const message of messages) live.setGraph(message);
         const a = buildDrawGraph(live, options);
         const b = buildDrawGraph(fresh, options);
         expect(shape(a), `seed ${seed}`).toEqual(shape(b));
         expect(layoutDot(a, { engine: "dot" })).toEqual(layoutDot(b, { engine: "dot" }));
-        live.rev = 0; // replay from the start for the next options
-        live.gap = false;
       }
     }
   });
 
-  it("a view fed patches while layouts run ends with the drawing of a fresh view", async () => {
-    // Layouts finish out of step with the patches, as in a browser: each takes a few ms.
+  it("a view updated while layouts run ends with the drawing of a fresh view", async () => {
+    // Layouts finish out of step with the updates, as in a browser: each takes a few ms.
     useLayoutRunner({ run: async (dot, engine) => { await new Promise((r) => setTimeout(r, 5)); return layout(dot, engine); } });
     const options = { height: 400, max_nodes: 300, collapse: true, selected: "", title: "", layout_engine: "auto", live: true, editable: true };
     /** @param {HTMLElement} el */
@@ -208,17 +161,16 @@ describe("live patches draw the graph", () => {
     });
     for (const seed of [3, 11]) {
       const { messages, snapshot } = stream(seed, 120);
-      const liveModel = new FakeModel(options);
-      const freshModel = new FakeModel(options);
+      const liveModel = new FakeModel({ ...options, graph: messages[0] });
+      const freshModel = new FakeModel({ ...options, graph: snapshot });
       const liveEl = document.createElement("div");
       const freshEl = document.createElement("div");
       document.body.append(liveEl, freshEl);
       const stopLive = /** @type {() => void} */ (await widget.render({ model: /** @type {any} */ (liveModel), el: liveEl }));
       const stopFresh = /** @type {() => void} */ (await widget.render({ model: /** @type {any} */ (freshModel), el: freshEl }));
-      freshModel.emit("msg:custom", snapshot);
       const rand = random(seed);
       for (const message of messages) {
-        liveModel.emit("msg:custom", message);
+        liveModel.set("graph", message);
         if (rand() < 0.5) await new Promise((r) => setTimeout(r, rand() * 12));
         // at every moment, no edge without both ends
         const ids = new Set([...liveEl.querySelectorAll(".node")].map((n) => n.getAttribute("data-id")));
