@@ -6,7 +6,7 @@ is a test. ``--quick`` runs every benchmark at a tiny size (the smoke test does)
 runs some of them.
 """
 
-BENCHMARKS = ("step", "throughput", "textgrad", "engine", "cache", "widgets")
+BENCHMARKS = ("step", "throughput", "textgrad", "engine", "cache", "widgets", "saved")
 """The benchmark names, in running order; each is a module of this package."""
 
 MODULES = {
@@ -16,4 +16,5 @@ MODULES = {
     "engine": "benchmarks.engine_overhead",
     "cache": "benchmarks.cache",
     "widgets": "benchmarks.widgets",
+    "saved": "benchmarks.saved_notebooks",
 }

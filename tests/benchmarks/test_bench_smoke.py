@@ -33,7 +33,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=840,
+        timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -130,3 +130,11 @@ def test_widgets_report_their_status(quick_run: tuple[dict, str]) -> None:
         assert all(row["drawn_s"] > 0 for row in result["rows"])
     else:
         assert result["notes"]
+
+
+def test_saved_notebook_figures(quick_run: tuple[dict, str]) -> None:
+    result = quick_run[0]["benchmarks"]["saved"]
+    assert result["status"] in ("ok", "unavailable")
+    if result["status"] == "ok":
+        assert 0 < result["per_view_bytes"] < 150 * 1024
+        assert result["load"][0]["drawn_s"] > 0

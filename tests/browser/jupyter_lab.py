@@ -31,22 +31,34 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
+import mimetypes
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Sequence
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib.util import find_spec
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Locator,
+        Page,
+        Playwright,
+        Route,
+    )
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -54,10 +66,16 @@ __all__ = [
     "JupyterLab",
     "LabPage",
     "chromium_path",
+    "execute_notebook",
+    "export_html",
     "launch_chromium",
     "missing_prerequisites",
     "notebook_json",
+    "route_widget_scripts",
+    "serve_folder",
 ]
+
+REPO = Path(__file__).resolve().parents[2]
 
 CHROMIUM_PATH = "/usr/bin/chromium"
 """Where Debian's ``chromium`` package installs the browser; ``AFNIO_CHROMIUM`` overrides it."""
@@ -232,6 +250,7 @@ class JupyterLab:
         self._url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._env: dict[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -295,6 +314,7 @@ class JupyterLab:
             "--JupyterNotebookApp.expose_app_in_browser=True",
             *self.extra_args,
         ]
+        self._env = env
         self._log = (base / "lab.log").open("wb")
         self._process = subprocess.Popen(
             command, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=root
@@ -358,6 +378,27 @@ class JupyterLab:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(notebook_json(cells), indent=1), encoding="utf-8")
         return name
+
+    def trust(self, name: str) -> None:
+        """Trusts a notebook in :attr:`root` for this server (``jupyter trust``, with the
+        server's own data folder), as JupyterLab trusts a notebook its user saved. JupyterLab
+        renders the widget outputs of trusted notebooks only; one executed elsewhere (nbclient)
+        is not trusted until then.
+
+        Raises:
+            RuntimeError: Before :meth:`start`, or if ``jupyter trust`` fails.
+        """
+        if self._env is None:
+            raise RuntimeError("JupyterLab.trust() needs a started server: start it first.")
+        done = subprocess.run(
+            [sys.executable, "-m", "nbformat.sign", str(self.root / name)],
+            env=self._env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"jupyter trust {name} failed: {done.stderr.strip()[-500:]}")
 
     def shutdown_kernels(self) -> None:
         """Stops every running kernel, so that notebooks left open hold no memory or CPU."""
@@ -518,3 +559,107 @@ class LabPage:
         target = self.page if locator is None else locator
         target.screenshot(path=str(path))
         return path
+
+
+# -- saved notebooks and their HTML exports ----------------------------------------------------
+
+
+def execute_notebook(cells: Iterable[str], path: Path, *, timeout: float = 120) -> Path:
+    """Executes a notebook of code cells with nbclient, storing the widget state (as
+    JupyterLab's "Save Widget State Automatically" does), and writes it to ``path``.
+
+    Raises:
+        RuntimeError: If a cell raised; the message names the error.
+    """
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.from_dict(notebook_json(cells))
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    for cell in notebook.cells:
+        for output in cell.outputs:
+            if output.output_type == "error":
+                raise RuntimeError(f"a cell failed: {output.ename}: {output.evalue}")
+    nbformat.write(notebook, path)
+    return path
+
+
+def export_html(path: Path) -> Path:
+    """``jupyter nbconvert --to html path``; returns the HTML file's path."""
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path.with_suffix(".html")
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve_folder(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    """Serves ``folder`` over HTTP on 127.0.0.1 (as a reader's web server would) from a daemon
+    thread; returns the server (``shutdown()`` and ``server_close()`` it) and its URL."""
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _local_widget_script(url: str) -> Path | None:
+    """The local file that answers a CDN URL an exported notebook asks for, if any."""
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    modules = REPO / "node_modules"
+    if "/@jupyter-widgets/html-manager@" in url:
+        return modules / "@jupyter-widgets" / "html-manager" / "dist" / name
+    if "/anywidget@" in url:
+        spec = find_spec("anywidget")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations))) / "nbextension" / "index.js"
+    if "/require.js/" in url or name in ("require.min.js", "require.js"):
+        return modules / "requirejs" / "require.js"
+    return None
+
+
+def route_widget_scripts(context: BrowserContext) -> list[str]:
+    """Keeps a browser context off the network, but for 127.0.0.1 and the widget scripts an
+    exported notebook loads from CDNs: require.js, the ``@jupyter-widgets/html-manager`` embed
+    script (both from ``node_modules``, devDependencies) and anywidget's front-end (from the
+    installed ``anywidget`` package).
+
+    Returns:
+        The list the URLs refused are appended to.
+
+    Raises:
+        FileNotFoundError: If the html-manager is not in ``node_modules`` (``npm ci``).
+    """
+    embed = REPO / "node_modules" / "@jupyter-widgets" / "html-manager" / "dist" / "embed-amd.js"
+    if not embed.is_file():
+        raise FileNotFoundError(f"{embed} is missing: run `npm ci` (it is a devDependency).")
+    refused: list[str] = []
+
+    def route(request: Route) -> None:
+        url = request.request.url
+        if url.startswith(("http://127.0.0.1:", "http://localhost:")):
+            request.continue_()
+            return
+        local = _local_widget_script(url)
+        if local is not None and local.is_file():
+            kind = mimetypes.guess_type(local.name)[0] or "application/octet-stream"
+            request.fulfill(status=200, path=str(local), content_type=kind)
+            return
+        refused.append(url)
+        request.abort()
+
+    context.route("**/*", route)
+    return refused
