@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from afnio.lm import split_sample_feedback
-from afnio_widgets._graph import PREVIEW_CHARS, preview
+from afnio_widgets._preview import PREVIEW_CHARS, preview
 
 __all__ = ["feedback_preview", "feedback_text"]
 

@@ -18,6 +18,8 @@ from typing import Any
 import afnio
 from afnio.autodiff.graph import AccumulateGrad, Node
 from afnio.cognitive import Parameter
+from afnio_widgets._feedback import feedback_preview
+from afnio_widgets._preview import preview
 
 __all__ = [
     "FORMAT",
@@ -60,39 +62,7 @@ MAX_GRADS = 20
 IDLE: dict[str, Any] = {"id": None, "status": "idle", "error": None, "visited": 0}
 """The ``backward`` field of a graph no backward pass has run through."""
 
-PREVIEW_CHARS = 60
 _MAX_DEPTH = 8
-
-
-def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
-    """A one-line summary of a Variable's data, at most ``limit`` characters.
-
-    Args:
-        value: A string, number, ``None`` or (nested) list.
-        limit: The maximum length of the result.
-
-    Returns:
-        Whitespace collapsed to single spaces; lists shown as ``[n items] first item``.
-
-    Example:
-        >>> preview("Hello\\n   world")
-        'Hello world'
-        >>> preview(["a", "b"])
-        '[2 items] a'
-        >>> preview("x" * 100, limit=10)
-        'xxxxxxxxx…'
-    """
-    if isinstance(value, list):
-        head = f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
-        first = next((item for item in value if item is not None), None)
-        text = head if first is None else f"{head} {preview(first, limit)}"
-    elif value is None:
-        text = "None"
-    elif isinstance(value, str):
-        text = " ".join(value[: limit * 4].split())
-    else:
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def json_safe(value: Any, depth: int = 0) -> tuple[Any, bool]:
@@ -200,7 +170,6 @@ def gradient_to_dict(gradient: afnio.Variable, backward_id: int | None = None) -
         >>> g["preview"], g["role"]
         ('Be brief.', 'feedback to answer')
     """
-    from afnio_widgets._feedback import feedback_preview  # it builds on preview() above
 
     data, _ = json_safe(gradient.data)
     return {

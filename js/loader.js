@@ -3,7 +3,7 @@
 // bundle is stored once per notebook however many views use it.
 
 /** @typedef {{get: (key: string) => any}} BundleModel */
-/** @typedef {{default: {render: (props: {model: any, el: HTMLElement}) => any}}} WidgetModule */
+/** @typedef {{default: {render: (props: any) => any}}} WidgetModule */
 
 /** @type {Map<string, Promise<WidgetModule>>} */
 const modules = (/** @type {any} */ (globalThis).__afnioBundles ??= new Map());
@@ -46,11 +46,12 @@ export function importBundle(bundle) {
 }
 
 export default {
-  /** @param {{model: any, el: HTMLElement}} props */
-  async render({ model, el }) {
+  /** @param {{model: any, el: HTMLElement}} props What anywidget gives (passed on as it is). */
+  async render(props) {
+    const { model, el } = props;
     try {
       const widget = await importBundle(await bundleOf(model));
-      return await widget.default.render({ model, el });
+      return await widget.default.render(props);
     } catch (error) {
       const box = document.createElement("pre");
       box.className = "afnio-missing-bundle";

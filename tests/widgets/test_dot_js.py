@@ -64,7 +64,7 @@ def test_the_dot_button_gives_to_dot(tmp_path):
     views = _graphs()
     script = tmp_path / "dot.mjs"
     script.write_text(SCRIPT.replace("DOT_JS", (REPO / "js" / "dot.js").as_uri()))
-    wire = [view._state.snapshot(for_wire=True) for view in views]
+    wire = [view.graph for view in views]  # the graph trait: what the front-end receives
     out = subprocess.run(
         [str(NODE), str(script)],
         input=json.dumps(wire),
