@@ -39,8 +39,10 @@ BUNDLES = tuple(
 def test_every_bundle_the_widgets_load_is_ensured() -> None:
     loaded = set()
     for module in (ROOT / "afnio_widgets").glob("*.py"):
-        loaded.update(re.findall(r'= bundle\("([\w.]+)"\)', module.read_text()))
-    assert {"widget.js", "tuner.js"} <= loaded
+        text = module.read_text()
+        loaded.update(re.findall(r'= bundle\("([\w.]+)"\)', text))
+        loaded.update(re.findall(r'bundle_name = "([\w.]+)"', text))  # through the shared Bundle
+    assert {"widget.js", "tuner.js", "loader.js", "training.js", "gradmode.js"} <= loaded
     assert loaded <= set(BUNDLES)
 
 
@@ -125,7 +127,8 @@ def test_a_wheel_built_from_the_sdist_without_node_serves_its_bundles(tmp_path: 
         "from afnio_widgets import GraphView\n"
         "print(pathlib.Path(afnio_widgets.__file__).parent)\n"
         "print(bundle('widget.js'))\n"
-        "print(len(GraphView()._esm))\n"
+        "view = GraphView()\n"
+        "print(len(view._bundle.code), len(view._esm))\n"
     )
     shown = subprocess.run(
         [sys.executable, "-c", probe],
@@ -135,7 +138,10 @@ def test_a_wheel_built_from_the_sdist_without_node_serves_its_bundles(tmp_path: 
         text=True,
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
-    home, served, esm_length = shown.stdout.split("\n")[:3]
+    home, served, lengths = shown.stdout.split("\n")[:3]
     assert Path(home) == target / "afnio_widgets"
     assert Path(served) == target / "afnio_widgets" / "static" / "widget.js"
-    assert int(esm_length) == (ROOT / "afnio_widgets" / "static" / "widget.js").stat().st_size
+    code_length, esm_length = map(int, lengths.split())
+    static = ROOT / "afnio_widgets" / "static"
+    assert code_length == (static / "widget.js").stat().st_size
+    assert esm_length == (static / "loader.js").stat().st_size
