@@ -74,3 +74,13 @@ def test_the_engine_imports_no_language_model_code():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and id(node) not in typing_only:
                 assert not node.module.startswith(("afnio.lm", "afnio.models")), path.name
+
+
+def test_ruff_sorts_every_dunder_all_instead_of_asserts():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ruff"]
+    assert "RUF022" not in lint["lint"].get("ignore", [])
+    for package in ("afnio", "afnio_widgets"):
+        for path in (ROOT / package).rglob("__init__.py"):
+            assert "assert __all__ == sorted(__all__)" not in path.read_text(encoding="utf-8")
