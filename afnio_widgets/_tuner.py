@@ -13,10 +13,9 @@ import traitlets
 
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
 from afnio.cognitive import Module
-from afnio_widgets._assets import bundle
 from afnio_widgets._graph import call_to_dict, call_usage, wire
 from afnio_widgets._graphview import GraphView
-from afnio_widgets._sync import Throttle
+from afnio_widgets._sync import SyncedWidget, Throttle
 from afnio_widgets._tuning import TuningSession
 
 __all__ = ["PromptTuner"]
@@ -33,7 +32,7 @@ def _idle_status() -> dict[str, Any]:
     return {"busy": False, "action": "", "calls": 0, "seconds": 0.0, "error": "", "message": ""}
 
 
-class PromptTuner(anywidget.AnyWidget):
+class PromptTuner(SyncedWidget):
     """Exploratory prompt tuning: run the agent on a batch, read the feedback, step, accept or
     edit, compare versions — the Trainer's contract, one action at a time.
 
@@ -56,7 +55,8 @@ class PromptTuner(anywidget.AnyWidget):
     Each button has a Python method (:meth:`run`, :meth:`feedback`, :meth:`step`,
     :meth:`accept`, :meth:`reject`, :meth:`revert`, :meth:`compare`, :meth:`edit`). Buttons run
     in a worker thread, so the notebook stays responsive while models answer; the view shows
-    progress. Everything drawn is in synced traits: a saved notebook shows the last state.
+    progress. Everything drawn is in synced traits: a saved notebook shows the last state (its
+    buttons off, as no kernel answers them).
 
     Args:
         agent: The agent (a Module with ``training_step``).
@@ -72,8 +72,7 @@ class PromptTuner(anywidget.AnyWidget):
         AttributeError: If the agent does not implement ``training_step``.
     """
 
-    _esm = bundle("tuner.js")
-    _css = bundle("widget.css")
+    bundle_name = "tuner.js"
 
     title = traitlets.Unicode("").tag(sync=True)
     """A title shown in the toolbar."""
@@ -147,7 +146,6 @@ class PromptTuner(anywidget.AnyWidget):
         self._observer = register_graph_observer(self._on_event)
         self.status = _idle_status()
         self._publish()
-        self.on_msg(self._on_message)
 
     # -- Python API (what the buttons do) -------------------------------------------------------
     @property
@@ -336,8 +334,13 @@ class PromptTuner(anywidget.AnyWidget):
             self.status = {**status, "calls": calls, "seconds": round(seconds, 1)}
             self.usage = usage
 
-    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "action":
+    def flush(self) -> None:
+        """Publishes the progress of a running action now (actions publish when they end)."""
+        if hasattr(self, "_throttle"):
+            self._throttle.flush_now()
+
+    def _on_message(self, content: dict[str, Any]) -> None:
+        if content.get("type") != "action":
             return
         action = content.get("action")
         if action not in ACTIONS:

@@ -6,6 +6,9 @@ import { clear, cut, h } from "./dom.js";
 import { callView } from "./panel.js";
 import { diffView, usageText } from "./training.js";
 
+/** What a saved copy of the tuner says instead of its status. */
+export const SAVED_TUNER_NOTE = "Saved copy: drawn from the notebook's saved widget state; the buttons need a running kernel.";
+
 /** @typedef {import("./contract.js").ModelCall} ModelCall */
 
 /**
@@ -43,6 +46,7 @@ import { diffView, usageText } from "./training.js";
  * @property {Record<string, string>} proposalDrafts Proposed texts being edited, by name.
  * @property {[number, number] | null} pick The two versions chosen for "compare".
  * @property {boolean} graphOpen
+ * @property {boolean} saved No kernel answers: a saved copy, whose buttons are off.
  */
 
 /**
@@ -76,11 +80,13 @@ export function tunerUsageText(usage) {
 }
 
 /**
- * Which buttons can be used now: Feedback for a run made with the current version, once.
+ * Which buttons can be used now: none in a saved copy or while an action runs; Feedback for a
+ * run made with the current version, once.
  * @param {Pick<TunerModel, "status" | "results" | "gradients" | "proposal" | "version">} state
+ * @param {boolean} [saved] Whether the view is a saved copy (no kernel).
  */
-export function enabledActions(state) {
-  const busy = Boolean(state.status && state.status.busy);
+export function enabledActions(state, saved = false) {
+  const busy = Boolean(state.status && state.status.busy) || saved;
   const results = state.results || {};
   const ran = typeof results.run === "number" && results.version === state.version;
   const ok = ran && (results.rows || []).some((r) => !r.error);
@@ -140,7 +146,7 @@ function callsView(calls, label) {
  */
 export function renderParameters(box, state, ui, act) {
   clear(box);
-  const busy = Boolean(state.status && state.status.busy);
+  const busy = Boolean(state.status && state.status.busy) || ui.saved;
   const proposal = (state.proposal && state.proposal.parameters) || {};
   for (const p of state.parameters || []) {
     const editor = /** @type {HTMLTextAreaElement} */ (h("textarea", { class: "afnio-tuner-text", rows: 3, "aria-label": `text of parameter ${p.name}`, "data-name": p.name }));
@@ -249,7 +255,7 @@ export function renderGradients(box, state, showRow) {
 export function renderHistory(box, state, ui, act) {
   clear(box);
   const versions = state.versions || [];
-  const busy = Boolean(state.status && state.status.busy);
+  const busy = Boolean(state.status && state.status.busy) || ui.saved;
   const names = (state.parameters || []).map((p) => p.name);
   const head = h("tr", {}, ["version", "from", ...names, "runs", ""].map((t) => h("th", { scope: "col", text: t })));
   const body = versions.map((v) => {
@@ -323,15 +329,18 @@ export function renderComparison(box, state) {
 }
 
 /**
- * The status line: progress while busy, else the last result or error.
+ * The status line: progress while busy, else the last result or error; in a saved copy, a note.
  * @param {HTMLElement} box
  * @param {TunerModel} state
+ * @param {boolean} [saved]
  */
-export function renderStatus(box, state) {
+export function renderStatus(box, state, saved = false) {
   clear(box);
   const s = state.status || { busy: false, action: "", calls: 0, seconds: 0, error: "", message: "" };
   box.dataset.busy = String(Boolean(s.busy));
-  if (s.busy) {
+  if (saved) {
+    box.append(h("span", { class: "afnio-muted afnio-saved-note", text: SAVED_TUNER_NOTE }));
+  } else if (s.busy) {
     box.append(h("span", { class: "afnio-tuner-spinner", "aria-hidden": "true" }), h("span", { text: `${s.action}: ${s.calls} model call${s.calls === 1 ? "" : "s"} done, ${numberText(s.seconds)} s…` }));
   } else if (s.error) {
     box.append(h("span", { class: "afnio-error afnio-tuner-status-error", role: "alert", text: s.error }));

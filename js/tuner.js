@@ -3,6 +3,7 @@
 // "action" message each and the kernel answers by setting traits.
 
 import { clear, h } from "./dom.js";
+import { watchKernel } from "./sync.js";
 import {
   button,
   enabledActions,
@@ -32,7 +33,7 @@ class TunerUI {
     this.host = host;
     this.controller = new AbortController();
     /** @type {UiState} */
-    this.ui = { drafts: {}, proposalDrafts: {}, pick: null, graphOpen: false };
+    this.ui = { drafts: {}, proposalDrafts: {}, pick: null, graphOpen: false, saved: false };
     this.root = h("div", { class: "afnio-tuner" });
     this.titleEl = h("span", { class: "afnio-title" });
     this.usageEl = h("span", { class: "afnio-usage" });
@@ -93,6 +94,13 @@ class TunerUI {
       "change:comparison": () => renderComparison(this.comparison, this.state()),
     };
     for (const [name, fn] of Object.entries(this.handlers)) model.on(name, fn);
+    // A notebook reopened without its kernel (or an HTML export) shows the last state; nothing
+    // would answer the buttons there.
+    this.kernel = watchKernel(model, (status) => {
+      this.ui.saved = status === "saved";
+      this.root.dataset.kernel = status;
+      this.drawAll();
+    }, { traits: ["status", "results", "versions"] });
     this.drawAll();
   }
 
@@ -148,7 +156,7 @@ class TunerUI {
 
   drawStatus() {
     const s = this.state();
-    renderStatus(this.statusEl, s);
+    renderStatus(this.statusEl, s, this.ui.saved);
     this.root.dataset.busy = String(Boolean(s.status.busy));
     this.drawButtons();
     // Controls inside sections follow the busy state too.
@@ -163,7 +171,7 @@ class TunerUI {
   }
 
   drawButtons() {
-    const enabled = enabledActions(this.state());
+    const enabled = enabledActions(this.state(), this.ui.saved);
     for (const [name, b] of Object.entries(this.buttons)) {
       /** @type {HTMLButtonElement} */ (b).disabled = !enabled[/** @type {keyof typeof enabled} */ (name)];
     }
@@ -223,6 +231,7 @@ class TunerUI {
   }
 
   dispose() {
+    this.kernel.dispose();
     this.controller.abort();
     this.graphView?.abort();
     for (const [name, fn] of Object.entries(this.handlers)) this.model.off(name, fn);

@@ -1,8 +1,8 @@
 // @vitest-environment happy-dom
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { FakeModel, HOSTILE } from "./test-helpers.js";
 import tuner from "./tuner.js";
-import { enabledActions, metricsText, renderComparison, renderResults, tunerUsageText } from "./tuner-sections.js";
+import { SAVED_TUNER_NOTE, enabledActions, metricsText, renderComparison, renderResults, tunerUsageText } from "./tuner-sections.js";
 
 const idle = { busy: false, action: "", calls: 0, seconds: 0, error: "", message: "" };
 
@@ -135,5 +135,30 @@ describe("the widget", () => {
     /** @type {() => void} */ (dispose)();
     expect(model.listenerCount()).toBe(0);
     expect(el.children.length).toBe(0);
+  });
+});
+
+describe("a saved copy", () => {
+  it("shows the saved state with its buttons off until a kernel answers", () => {
+    vi.useFakeTimers();
+    try {
+      const model = new FakeModel(state({ results: run, versions: [
+        { version: 0, texts: { system_prompt: "Label it." }, source: "initial", parent: null, runs: [] },
+        { version: 1, texts: { system_prompt: "Label it!" }, source: "edit", parent: 0, runs: [] },
+      ] }));
+      const el = document.createElement("div");
+      const dispose = tuner.render(/** @type {any} */ ({ model, el }));
+      expect(model.sent[0]).toEqual({ type: "ping" });
+      vi.advanceTimersByTime(3000);  // nobody answered
+      expect(el.querySelector(".afnio-tuner-status")?.textContent).toBe(SAVED_TUNER_NOTE);
+      const disabled = (/** @type {string} */ sel) => /** @type {HTMLButtonElement} */ (el.querySelector(sel)).disabled;
+      expect([".afnio-tuner-run", ".afnio-tuner-feedback", ".afnio-tuner-set", ".afnio-tuner-compare"].map(disabled)).toEqual([true, true, true, true]);
+      expect(el.querySelectorAll(".afnio-tuner-results > tbody > tr").length).toBe(2);  // still drawn
+      model.emit("msg:custom", { type: "pong" });  // a kernel after all (it was busy)
+      expect(disabled(".afnio-tuner-run")).toBe(false);
+      /** @type {() => void} */ (dispose)();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
