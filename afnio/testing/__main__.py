@@ -75,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated faults among {','.join(FAULT_KINDS)}",
     )
     parser.add_argument(
+        "--check-api-key",
+        action="store_true",
+        help=f"refuse (401) any API key but {LocalServer.api_key!r}, as a real server does",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="comma-separated model ids to list; with --known-models-only, the only ones served",
+    )
+    parser.add_argument(
+        "--known-models-only",
+        action="store_true",
+        help="answer chat completions for other models with 404 model_not_found",
+    )
+    parser.add_argument(
         "--script",
         default=None,
         help="module:attribute of a ScriptedModel or callable answering requests",
@@ -86,8 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.fault_rate > 0:
             kinds = tuple(kind.strip() for kind in args.fault_kinds.split(",") if kind.strip())
             faults = Faults(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed)
+        models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
         server = LocalServer(
-            script, latency=args.latency, faults=faults, host=args.host, port=args.port
+            script,
+            latency=args.latency,
+            faults=faults,
+            host=args.host,
+            port=args.port,
+            check_api_key=args.check_api_key,
+            known_models_only=args.known_models_only,
+            **({"models": models} if models else {}),
         )
     except (ImportError, AttributeError, TypeError, ValueError) as error:
         parser.error(str(error))

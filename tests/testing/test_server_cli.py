@@ -121,6 +121,16 @@ def test_cli_injects_faults(cli: type[Cli]) -> None:
     assert server.stop(signal.SIGTERM)[0] == 0
 
 
+def test_cli_checks_keys_and_model_names_when_asked(cli: type[Cli]) -> None:
+    server = cli("--check-api-key", "--known-models-only", "--models", "llama3.2")
+    with server.client(max_retries=0) as client, pytest.raises(openai.AuthenticationError):
+        ask(client, "hello")
+    key = openai.OpenAI(base_url=server.base_url, api_key="sk-local-test", max_retries=0)
+    with key, pytest.raises(openai.NotFoundError):
+        key.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert server.stop(signal.SIGTERM)[0] == 0
+
+
 def test_cli_reports_bad_arguments() -> None:
     cases = {
         "No module named": ["--script", "no_such_module_here:model"],
