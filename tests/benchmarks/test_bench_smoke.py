@@ -79,7 +79,7 @@ def test_step_figures(quick_run: tuple[dict, str]) -> None:
 def test_throughput_figures(quick_run: tuple[dict, str]) -> None:
     result = quick_run[0]["benchmarks"]["throughput"]
     ran = {(r["server"], r["client"]) for r in result["rows"]}
-    for server in ("plain",):  # --quick runs against one server flavour
+    for server in ("plain",):
         for client in ("afnio-achat", "afnio-op", "sdk-httpx", "sdk-aiohttp", "sdk-aiohttp-post"):
             assert (server, client) in ran
     for row in result["rows"]:
