@@ -11,6 +11,7 @@ from typing import Any
 import traitlets
 
 from afnio.autodiff.graph import GraphEvent, register_graph_observer
+from afnio.tellurio import Metric, Run, get_active_run, read_run, register_log_observer
 from afnio.trainer import Callback
 from afnio_widgets._graph import call_to_dict, call_usage, json_safe
 from afnio_widgets._sync import SyncedWidget, Throttle
@@ -18,6 +19,9 @@ from afnio_widgets._sync import SyncedWidget, Throttle
 __all__ = ["TrainingState", "TrainingView"]
 
 FORMAT = "afnio-training"
+
+_RUN_STATUS = {"RUNNING": "running", "COMPLETED": "done", "FAILED": "error", "CRASHED": "error"}
+"""How an ``afnio.tellurio`` run's status shows in a view."""
 
 
 def _number(value: Any) -> float | None:
@@ -108,6 +112,24 @@ class TrainingState:
                 "steps",
                 {"step": step, "epoch": epoch, "batch": batch, "metrics": metrics_to_dict(metrics)},
             )
+
+    def log_metric(self, name: str, value: Any, step: int) -> None:
+        """Records one value logged to a run at ``step``, beside the other metrics of that step
+        (a value that is not a number is left out)."""
+        number = _number(value)
+        if number is None:
+            return
+        with self._lock:
+            steps = self._data["steps"]
+            at = next((i for i in range(len(steps) - 1, -1, -1) if steps[i]["step"] == step), None)
+            if at is None:
+                steps.append({"step": step, "epoch": None, "batch": None, "metrics": {}})
+                steps.sort(key=lambda record: record["step"])
+                at = next(i for i, record in enumerate(steps) if record["step"] == step)
+            # A new record: what was published before keeps the old one.
+            record = steps[at]
+            steps[at] = {**record, "metrics": {**record["metrics"], name: number}}
+            self._changed = True
 
     def log_validation(self, metrics: Any, *, epoch: int | None = None) -> None:
         """Records validation metrics, placed after the last training step."""
@@ -208,7 +230,9 @@ class TrainingView(SyncedWidget, Callback):
     word-level diff against the previous version, and the tokens and cost spent so far.
 
     Pass it to ``Trainer(callbacks=[view])`` and display it (before ``fit``, to watch it live);
-    or feed it by hand with :meth:`log_step`, :meth:`log_parameter` and friends. What it shows
+    or feed it by hand with :meth:`log_step`, :meth:`log_parameter` and friends; or show a run
+    logged with :mod:`afnio.tellurio`: live with :meth:`follow_run`, or later from its folder
+    with :meth:`from_run`. What it shows
     is its synced :attr:`data` trait, so a saved notebook shows the run without a kernel.
 
     Tokens and cost: with ``clients`` (the model clients also given to ``fit(llm_clients=...)``),
@@ -267,6 +291,71 @@ class TrainingView(SyncedWidget, Callback):
         self._baseline: tuple[dict[str, int], float] | None = None
         use_events = track_calls and not self._clients
         self._observer = register_graph_observer(self._on_event) if use_events else None
+        self._run_observer: Any = None
+
+    # -- afnio.tellurio runs --------------------------------------------------------------------
+    @classmethod
+    def from_run(cls, path: Any, **options: Any) -> TrainingView:
+        """A view of a run logged with :mod:`afnio.tellurio`, read from its folder: each
+        metric charted by its steps, the run's status, and its project and name as the title.
+
+        Args:
+            path: The run folder (``run.path``: ``runs/<namespace>/<project>/<name>``).
+            **options: ``height``, ``title``.
+
+        Raises:
+            FileNotFoundError: If ``path`` has no ``run.json``.
+            ValueError: If it is not an afnio run, or a metric line is malformed.
+
+        Example:
+            >>> import tempfile
+            >>> from afnio import tellurio
+            >>> from afnio_widgets import TrainingView
+            >>> with tempfile.TemporaryDirectory() as root:
+            ...     with tellurio.init("me", "Demo", name="first", root=root) as run:
+            ...         run.log("loss", 0.5)
+            ...         run.log("loss", 0.25)
+            ...     view = TrainingView.from_run(run.path)
+            >>> [s["metrics"] for s in view.data["steps"]], view.data["status"], view.title
+            ([{'loss': 0.5}, {'loss': 0.25}], 'done', 'Demo · first')
+            >>> view.close()
+        """
+        run = read_run(path)
+        meta = run.metadata
+        options.setdefault("title", f"{meta.get('project_display_name', '')} · {meta.get('name')}")
+        view = cls(track_calls=False, **options)
+        for metric in run.metrics:
+            view._state.log_metric(metric.name, metric.value, metric.step)
+        view._state.set_status(_RUN_STATUS.get(str(meta.get("status")), "idle"))
+        view.flush()
+        return view
+
+    def follow_run(self, run: Run | None = None) -> None:
+        """Shows the values logged to ``run`` (default: the active :mod:`afnio.tellurio` run):
+        those logged so far, then each one as it is logged.
+
+        Raises:
+            RuntimeError: Without ``run`` when no run is active.
+        """
+        target = run if run is not None else get_active_run()
+        if target is None:
+            raise RuntimeError(
+                "No afnio.tellurio run to follow: start one with afnio.tellurio.init(...) or "
+                "pass run=..."
+            )
+
+        def observe(logged: Run, metric: Metric) -> None:
+            if logged is target:
+                self._state.log_metric(metric.name, metric.value, metric.step)
+                self._throttle.poke()
+
+        if self._run_observer is not None:
+            self._run_observer.remove()
+        self._run_observer = register_log_observer(observe)
+        for metric in read_run(target.path).metrics:  # a value logged twice merges into one
+            self._state.log_metric(metric.name, metric.value, metric.step)
+        self._state.set_status("running")
+        self._throttle.poke()
 
     # -- manual logging -------------------------------------------------------------------------
     def log_step(self, metrics: Any, *, epoch: int | None = None, batch: int | None = None) -> None:
@@ -300,11 +389,12 @@ class TrainingView(SyncedWidget, Callback):
             self._throttle.flush_now()
 
     def close(self) -> None:
-        """Stops counting model calls and closes the widget."""
-        observer = getattr(self, "_observer", None)  # close() also runs from __del__
-        if observer is not None:
-            observer.remove()
-            self._observer = None
+        """Stops counting model calls and following runs, and closes the widget."""
+        for name in ("_observer", "_run_observer"):
+            observer = getattr(self, name, None)  # close() also runs from __del__
+            if observer is not None:
+                observer.remove()
+                setattr(self, name, None)
         if hasattr(self, "_throttle"):
             self._throttle.close()
         super().close()

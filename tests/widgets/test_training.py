@@ -100,3 +100,56 @@ def test_unchanged_parameter_values_are_skipped():
     view.flush()
     assert [v["text"] for v in view.data["parameters"]["p"]] == ["a", "b"]
     view.close()
+
+
+def test_a_run_logged_with_tellurio_reopens_from_its_folder(tmp_path):
+    from afnio import tellurio
+
+    with tellurio.init("me", "Sentiment", name="baseline", root=tmp_path) as run:
+        for step, (loss, accuracy) in enumerate([(1.0, 0.5), (0.5, 0.75)]):
+            run.log("loss", loss, step=step)
+            run.log("accuracy", accuracy, step=step)
+    view = TrainingView.from_run(run.path)
+    assert [s["metrics"] for s in view.data["steps"]] == [
+        {"loss": 1.0, "accuracy": 0.5},
+        {"loss": 0.5, "accuracy": 0.75},
+    ]
+    assert view.data["status"] == "done" and view.title == "Sentiment · baseline"
+    view.close()
+
+
+def test_a_view_follows_a_run_while_it_logs(tmp_path):
+    from afnio import tellurio
+
+    with tellurio.init("me", "Sentiment", name="live", root=tmp_path) as run:
+        run.log("loss", 1.0, step=0)  # before the view: read from the folder
+        view = TrainingView(track_calls=False)
+        view.follow_run()  # the active run
+        run.log("loss", 0.5, step=1)
+        run.log("accuracy", 0.75, step=1)
+        with tellurio.init("me", "Other", name="elsewhere", root=tmp_path) as other:
+            other.log("loss", 99.0, step=0)  # another run: not shown
+        view.flush()
+        assert [s["metrics"] for s in view.data["steps"]] == [
+            {"loss": 1.0},
+            {"loss": 0.5, "accuracy": 0.75},
+        ]
+        assert view.data["status"] == "running"
+    view.close()
+    run_after_close = tellurio.init("me", "Sentiment", name="after", root=tmp_path)
+    run_after_close.log("loss", 3.0)
+    run_after_close.finish()
+    assert len(view.data["steps"]) == 2
+
+
+def test_following_with_no_active_run_says_so():
+    import pytest
+
+    from afnio import tellurio
+
+    if tellurio.get_active_run() is not None:  # pragma: no cover - left by another test
+        tellurio.get_active_run().finish()
+    view = TrainingView(track_calls=False)
+    with pytest.raises(RuntimeError, match="No afnio.tellurio run to follow"):
+        view.follow_run()
+    view.close()
