@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -66,10 +67,12 @@ class GraphView(SyncedWidget):
 
     bundle_name = "widget.js"
 
-    graph = traitlets.Dict().tag(sync=True)
-    """What the view draws: the graph as a contract dict (see docs/widgets.md), long texts cut
-    (``partial`` marks cut nodes and edges; the panel asks the kernel for the rest). Updated at
-    most ten times a second while the graph changes, and before every cell ends. Read-only."""
+    graph_json = traitlets.Unicode("").tag(sync=True)
+    """What the view draws: the graph as a contract dict (see docs/widgets.md) in JSON text, long
+    texts cut (``partial`` marks cut nodes and edges; the panel asks the kernel for the rest).
+    Text rather than a dict because publishing it then costs a string copy, not a walk over
+    every node. Updated at most ten times a second while the graph changes, and before every
+    cell ends. Read-only; :attr:`graph` is the same, parsed."""
 
     height = traitlets.Int(520).tag(sync=True)
     """Height of the view in pixels; the graph pans and zooms inside it."""
@@ -115,7 +118,7 @@ class GraphView(SyncedWidget):
         else:
             self._state.add_roots(root_list)
         super().__init__(
-            graph=self._state.take_published(),
+            graph_json=self._state.take_published(),
             height=height,
             max_nodes=max_nodes,
             collapse=collapse,
@@ -130,6 +133,26 @@ class GraphView(SyncedWidget):
         self._observer = None if _graph is not None else register_graph_observer(self._on_event)
 
     # -- public API -----------------------------------------------------------------------------
+    @property
+    def graph(self) -> dict[str, Any]:
+        """What the view draws: :attr:`graph_json` parsed (the contract dict, long texts cut).
+
+        Example:
+            >>> import afnio
+            >>> from afnio_widgets import GraphView
+            >>> x = afnio.Variable("a", role="x", requires_grad=True)
+            >>> view = GraphView(x + x)
+            >>> [n.get("name") or n["role"] for n in view.graph["nodes"]]
+            ['x and x', 'AddBackward0', 'AccumulateGrad', 'x']
+            >>> view.close()
+        """
+        text = self.graph_json
+        cached = getattr(self, "_parsed", None)
+        if cached is None or cached[0] is not text:
+            cached = (text, json.loads(text) if text else {})
+            self._parsed = cached
+        return cached[1]
+
     def to_dict(self) -> dict[str, Any]:
         """The whole graph as a contract dict, long texts uncut (:attr:`graph` is the same graph
         as drawn, texts cut).
@@ -234,9 +257,9 @@ class GraphView(SyncedWidget):
             self._throttle.poke()
 
     def _publish(self) -> None:
-        graph = self._state.take_published()
-        if graph is not None:
-            self.graph = graph
+        text = self._state.take_published()
+        if text is not None:
+            self.graph_json = text
 
     def _on_message(self, content: dict[str, Any]) -> None:
         kind = content.get("type")

@@ -8,6 +8,7 @@ the graph. It holds strong references to the Variables and nodes it shows, until
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections.abc import Iterable
@@ -30,6 +31,10 @@ from afnio_widgets._graph import (
 )
 
 __all__ = ["GradientPasses", "GraphState"]
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class GradientPasses:
@@ -89,7 +94,7 @@ class GraphState:
         >>> state = GraphState(hooks=False)
         >>> state.add_roots([x + x])
         >>> published = state.take_published()
-        >>> len(published["nodes"]), state.take_published()
+        >>> len(json.loads(published)["nodes"]), state.take_published()
         (4, None)
     """
 
@@ -104,7 +109,7 @@ class GraphState:
         self._handles: list[RemovableHandle] = []
         self._backward: dict[str, Any] = dict(IDLE)
         self._active_pass: int | None = None
-        self._wired: dict[str, dict[str, Any]] = {}
+        self._wired: dict[str, str] = {}
         self._meta_changed = True
 
     # -- lookup ---------------------------------------------------------------------------------
@@ -155,10 +160,14 @@ class GraphState:
         with self._lock:
             return self._graph.to_dict(self._backward)
 
-    def take_published(self) -> dict[str, Any] | None:
-        """The graph as the view's synced trait holds it (long texts cut by
-        :func:`~afnio_widgets._graph.wire`, ``partial`` marking cut items), or ``None`` when
-        nothing changed since the last call. Only changed items are cut again."""
+    def take_published(self) -> str | None:
+        """The graph as the view's synced ``graph_json`` trait holds it: the contract dict as
+        JSON text, long texts cut by :func:`~afnio_widgets._graph.wire` (``partial`` marks cut
+        items); or ``None`` when nothing changed since the last call.
+
+        Only the items that changed are cut and serialized again; the text is joined from the
+        others' cached JSON, so publishing a large graph costs little more than copying it.
+        """
         with self._lock:
             changed = self._graph.changed
             if not changed and not self._meta_changed:
@@ -166,17 +175,20 @@ class GraphState:
             for item_id in changed:
                 item = self._graph.nodes.get(item_id) or self._graph.edges.get(item_id)
                 if item is not None:
-                    self._wired[item_id] = wire(item)
+                    self._wired[item_id] = _compact(wire(item))
             changed.clear()
             self._meta_changed = False
-            return {
-                "format": FORMAT,
-                "version": VERSION,
-                "roots": list(self._graph.roots),
-                "nodes": [self._wired[i] for i in self._graph.nodes],
-                "edges": [self._wired[i] for i in self._graph.edges],
-                "backward": dict(self._backward),
-            }
+            head = _compact(
+                {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "roots": self._graph.roots,
+                    "backward": self._backward,
+                }
+            )
+            nodes = ",".join(self._wired[i] for i in self._graph.nodes)
+            edges = ",".join(self._wired[i] for i in self._graph.edges)
+            return f'{head[:-1]},"nodes":[{nodes}],"edges":[{edges}]}}'
 
     # -- reading Variables again ----------------------------------------------------------------
     def refresh(self, force: bool = False) -> None:

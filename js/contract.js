@@ -1,7 +1,7 @@
 // The JSON contract between afnio_widgets (Python) and this front-end, as JSDoc types checked
 // by tsc. The contract is documented once, in docs/widgets.md; Python builds it in
-// afnio_widgets/_graph.py and afnio_widgets/_state.py. A GraphView's `graph` trait holds a
-// Graph, a TrainingView's `data` trait a TrainingData.
+// afnio_widgets/_graph.py and afnio_widgets/_state.py. A GraphView's `graph_json` trait holds a
+// Graph as JSON text, a TrainingView's `data` trait a TrainingData.
 
 /**
  * Any value a Variable may hold: text, a number, a boolean, null or a (nested) list.

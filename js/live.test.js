@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-// The drawing is the graph: after any sequence of live updates of the `graph` trait, what a view
+// The drawing is the graph: after any sequence of live updates of the `graph_json` trait, what a view
 // draws equals what a view of a fresh copy of the same graph draws (store + collapse + layout +
 // SVG).
 import { describe, expect, it } from "vitest";
@@ -161,8 +161,8 @@ describe("live updates draw the graph", () => {
     });
     for (const seed of [3, 11]) {
       const { messages, snapshot } = stream(seed, 120);
-      const liveModel = new FakeModel({ ...options, graph: messages[0] });
-      const freshModel = new FakeModel({ ...options, graph: snapshot });
+      const liveModel = new FakeModel({ ...options, graph_json: JSON.stringify(messages[0]) });
+      const freshModel = new FakeModel({ ...options, graph_json: JSON.stringify(snapshot) });
       const liveEl = document.createElement("div");
       const freshEl = document.createElement("div");
       document.body.append(liveEl, freshEl);
@@ -170,7 +170,7 @@ describe("live updates draw the graph", () => {
       const stopFresh = /** @type {() => void} */ (await widget.render({ model: /** @type {any} */ (freshModel), el: freshEl }));
       const rand = random(seed);
       for (const message of messages) {
-        liveModel.set("graph", message);
+        liveModel.set("graph_json", JSON.stringify(message));
         if (rand() < 0.5) await new Promise((r) => setTimeout(r, rand() * 12));
         // at every moment, no edge without both ends
         const ids = new Set([...liveEl.querySelectorAll(".node")].map((n) => n.getAttribute("data-id")));

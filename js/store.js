@@ -1,5 +1,5 @@
-// The front-end copy of a graph: what the view's synced `graph` trait holds, plus the uncut
-// items the kernel sent in answer to "details" requests.
+// The front-end copy of a graph: what the view's synced `graph_json` trait holds, plus the
+// uncut items the kernel sent in answer to "details" requests.
 
 /** @typedef {import("./contract.js").Graph} Graph */
 /** @typedef {import("./contract.js").GraphNode} GraphNode */
@@ -20,6 +20,21 @@ function differ(a, b) {
   const left = [...a];
   const right = [...b];
   return left.length !== right.length || left.some((id, i) => id !== right[i]);
+}
+
+/**
+ * The graph in a `graph_json` trait (JSON text); null for an empty or unreadable one.
+ * @param {unknown} text
+ * @returns {Partial<Graph> | null}
+ */
+export function parseGraph(text) {
+  if (typeof text !== "string" || !text) return null;
+  try {
+    const graph = JSON.parse(text);
+    return graph && typeof graph === "object" ? graph : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -59,7 +74,7 @@ export class GraphStore {
   }
 
   /**
-   * Replaces the graph with the value of the `graph` trait. A change is structural when the
+   * Replaces the graph with the one the `graph_json` trait holds (parsed by `parseGraph`). A change is structural when the
    * nodes, edges or roots are not the same ids in the same order (it needs a new layout).
    * @param {Partial<Graph> | null | undefined} graph
    */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GraphStore } from "./store.js";
+import { GraphStore, parseGraph } from "./store.js";
 import { edge, fn, variable } from "./test-helpers.js";
 
 /** @returns {import("./contract.js").Graph} */
@@ -32,7 +32,9 @@ describe("GraphStore", () => {
     expect(store.edgesOf("n1").in.map((e) => e.id)).toEqual(["e0"]);
   });
 
-  it("reads a missing or empty trait as an empty graph", () => {
+  it("reads a missing, empty or unreadable trait as an empty graph", () => {
+    expect(parseGraph(JSON.stringify(graph()))?.nodes?.length).toBe(2);
+    expect([parseGraph(""), parseGraph(undefined), parseGraph("{cut"), parseGraph("3")]).toEqual([null, null, null, null]);
     const store = new GraphStore();
     store.setGraph(undefined);
     store.setGraph(/** @type {any} */ ({}));

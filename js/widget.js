@@ -8,7 +8,7 @@ import { TimeoutError, WorkerRunner, bindLayout, chooseEngine, parseLayout } fro
 import { renderPanel } from "./panel.js";
 import { panZoom } from "./panzoom.js";
 import { ReplayBar } from "./replay.js";
-import { GraphStore } from "./store.js";
+import { GraphStore, parseGraph } from "./store.js";
 import { drawGraph } from "./svg.js";
 import { SAVED_NOTE, watchKernel } from "./sync.js";
 
@@ -26,7 +26,7 @@ import { SAVED_NOTE, watchKernel } from "./sync.js";
  * @property {"auto" | "dot" | "sfdp"} layout_engine
  * @property {boolean} live
  * @property {boolean} editable
- * @property {import("./contract.js").Graph} graph What the view draws.
+ * @property {string} graph_json What the view draws: a Graph as JSON text.
  */
 
 /** @typedef {import("@anywidget/types").AnyModel<GraphViewModel>} Model */
@@ -122,7 +122,7 @@ class GraphViewUI {
       this.panelSignature = "";
       this.renderPanel();
       this.renderStatus();
-    }, { traits: ["graph"] });
+    }, { traits: ["graph_json"] });
     this.update();
   }
 
@@ -432,19 +432,19 @@ export default {
   render({ model, el }) {
     // Each view keeps its own copy of the graph trait, plus the uncut items it asked for.
     const store = new GraphStore();
-    const onGraph = () => store.setGraph(model.get("graph"));
+    const onGraph = () => store.setGraph(parseGraph(model.get("graph_json")));
     /** @param {any} msg */
     const onMessage = (msg) => {
       if (msg && msg.type === "details") store.setDetails(String(msg.id), msg.item);
       // A refused switch may leave the graph unchanged: show the node as it is again.
       if (msg && msg.type === "toggled") view.onSelected();
     };
-    store.setGraph(model.get("graph"));
+    store.setGraph(parseGraph(model.get("graph_json")));
     const view = new GraphViewUI(model, el, store);
-    model.on("change:graph", onGraph);
+    model.on("change:graph_json", onGraph);
     model.on("msg:custom", onMessage);
     return () => {
-      model.off("change:graph", onGraph);
+      model.off("change:graph_json", onGraph);
       model.off("msg:custom", onMessage);
       view.dispose();
     };

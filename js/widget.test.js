@@ -43,7 +43,8 @@ function mount() {
 
 /** @param {Record<string, any>} [extra] */
 function graphModel(extra = {}) {
-  return new FakeModel({ height: 400, max_nodes: 300, collapse: true, selected: "", title: "t", layout_engine: "auto", live: false, editable: true, graph: graph(), ...extra });
+  const { graph: drawn = graph(), ...rest } = extra;
+  return new FakeModel({ height: 400, max_nodes: 300, collapse: true, selected: "", title: "t", layout_engine: "auto", live: false, editable: true, graph_json: JSON.stringify(drawn), ...rest });
 }
 
 describe("GraphView front-end", () => {
@@ -79,15 +80,15 @@ describe("GraphView front-end", () => {
 
     // a state change restyles without a new layout; a new node lays out again
     const g = graph();
-    model.set("graph", { ...g, nodes: g.nodes.map((n) => (n.id === "n1" ? { ...n, state: "running" } : n)) });
+    model.set("graph_json", JSON.stringify({ ...g, nodes: g.nodes.map((n) => (n.id === "n1" ? { ...n, state: "running" } : n)) }));
     await until(() => el.querySelector('.node[data-id="n1"]')?.classList.contains("state-running") === true);
     const rev = Number(root.dataset.rev);
-    model.set("graph", { ...g, nodes: [...g.nodes, fn("n3", { name: "AccumulateGrad", accumulate: true })], edges: [...g.edges, edge("n2", "n3", { id: "e2", kind: "output" })] });
+    model.set("graph_json", JSON.stringify({ ...g, nodes: [...g.nodes, fn("n3", { name: "AccumulateGrad", accumulate: true })], edges: [...g.edges, edge("n2", "n3", { id: "e2", kind: "output" })] }));
     await until(() => el.querySelectorAll(".node").length === 4);
     expect(Number(root.dataset.rev)).toBe(rev + 1);
 
     // a partial node asks the kernel for its uncut version, shown when it comes
-    model.set("graph", { ...g, nodes: g.nodes.map((n) => (n.id === "n2" ? { ...n, data: "cut", partial: true } : n)) });
+    model.set("graph_json", JSON.stringify({ ...g, nodes: g.nodes.map((n) => (n.id === "n2" ? { ...n, data: "cut", partial: true } : n)) }));
     await until(() => model.sent.some((m) => m.type === "details"));
     expect(model.sent.at(-1)).toEqual({ type: "details", id: "n2" });
     model.emit("msg:custom", { type: "details", id: "n2", item: variable("n2", { is_leaf: true, data: "the whole text" }) });

@@ -7,6 +7,7 @@ test can read every message a widget sent and feed it messages as the front-end 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,6 +58,10 @@ class DummyComm:
             if isinstance(m, dict) and m.get("method") == "update" and name in m["state"]:
                 values.append(m["state"][name])
         return values
+
+    def graphs(self) -> list[dict[str, Any]]:
+        """Every graph a GraphView published (its ``graph_json`` trait), parsed."""
+        return [json.loads(text) for text in self.updates("graph_json")]
 
     def receive(self, content: dict[str, Any]) -> None:
         """Delivers a custom message from the front-end."""

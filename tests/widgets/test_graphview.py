@@ -25,7 +25,7 @@ def chain(n, start=None):
 def test_the_graph_trait_holds_the_whole_graph_from_the_start(comm_of):
     y = chain(3)
     view = GraphView(y, title="chain")
-    (opened,) = comm_of(view).updates("graph")  # sent with the widget, before any request
+    (opened,) = comm_of(view).graphs()  # sent with the widget, before any request
     assert opened == view.graph
     assert len(opened["nodes"]) == 3 * 3 + 2
     assert opened["roots"] == [view.node_id(y)]
@@ -40,7 +40,7 @@ def test_backward_lights_nodes_and_puts_gradients_on_edges(comm_of):
     c = comm_of(view)
     y.backward(afnio.Variable("be brief", role="feedback"))
     # published before backward() returned: no flush needed
-    final = c.updates("graph")[-1]
+    final = c.graphs()[-1]
     assert final == view.graph
     add = view.node_id(y.grad_fn)
     assert next(n for n in final["nodes"] if n["id"] == add)["state"] == "done"
@@ -62,7 +62,7 @@ def test_the_published_graph_converges_to_the_kernels(comm_of):
     view.flush()
     y.backward(afnio.Variable("fb", role="feedback"))
     full = view.to_dict()
-    published = c.updates("graph")[-1]
+    published = c.graphs()[-1]
     assert published["nodes"] == [wire(n) for n in full["nodes"]]
     assert published["edges"] == [wire(e) for e in full["edges"]]
     assert published["roots"] == full["roots"] and published["backward"] == full["backward"]
@@ -76,7 +76,7 @@ def test_a_loop_of_5000_operations_publishes_a_bounded_number_of_times(comm_of):
         for i in range(5000):
             _ = x + afnio.Variable(f"question {i}", role="question")
     elapsed = time.monotonic() - started
-    updates = comm_of(view).updates("graph")
+    updates = comm_of(view).graphs()
     # at most one update per interval (0.05 s here), plus the first and the final flush
     assert len(updates) <= elapsed / 0.05 + 3
     assert len(updates[-1]["nodes"]) == len(view.graph["nodes"]) == 5000 * 3 + 2
@@ -127,7 +127,7 @@ def test_events_from_other_threads_are_safe(comm_of):
     view.flush()
     assert not errors
     assert sum(n.get("name") == "AddBackward0" for n in view.graph["nodes"]) == 1200
-    assert comm_of(view).updates("graph")[-1] == view.graph
+    assert comm_of(view).graphs()[-1] == view.graph
     assert len(view.graph["nodes"]) == len(view.to_dict()["nodes"])
     view.close()
 
@@ -140,9 +140,9 @@ def test_a_flush_after_every_cell_publishes_what_is_pending(comm_of):
     view._throttle.interval = 3600.0  # no timer flush during this test
     view.flush()
     _ = x + x
-    before = len(comm_of(view).updates("graph"))
+    before = len(comm_of(view).graphs())
     flush_all()  # what IPython's post_run_cell runs
-    assert len(comm_of(view).updates("graph")) == before + 1
+    assert len(comm_of(view).graphs()) == before + 1
     assert len(view.graph["nodes"]) == 4
     view.close()
 
@@ -162,7 +162,7 @@ def test_details_returns_the_uncut_node(comm_of):
     long = afnio.Variable("w " * 5000, role="long", requires_grad=True)
     view = GraphView(long + long)
     c = comm_of(view)
-    sent = next(n for n in c.updates("graph")[-1]["nodes"] if n.get("role") == "long")
+    sent = next(n for n in c.graphs()[-1]["nodes"] if n.get("role") == "long")
     assert sent["partial"] and len(sent["data"]) == 2000
     c.receive({"type": "details", "id": sent["id"]})
     details = c.custom()[-1]

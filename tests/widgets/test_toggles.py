@@ -8,7 +8,7 @@ from afnio_widgets import GradModeToggle, GraphView
 
 def last_fields(comm, node_id):
     """The node as the front-end last received it in the `graph` trait."""
-    return next(n for n in comm.updates("graph")[-1]["nodes"] if n["id"] == node_id)
+    return next(n for n in comm.graphs()[-1]["nodes"] if n["id"] == node_id)
 
 
 def test_a_leaf_switch_changes_the_kernel_variable(comm_of):
