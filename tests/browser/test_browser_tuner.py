@@ -3,6 +3,7 @@ clicked like a user, change the agent in the kernel."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,34 @@ NOTEBOOKS = REPO / "notebooks"
 DOCS_IMG = REPO / "docs" / "img"
 
 HOSTILE = '<img src=x onerror="window.__pwned = 1">'
+# The lowest contrast (WCAG 2) between each text and its background in the tuner; disabled
+# controls are exempt, as in WCAG.
+CONTRAST = """el => {
+    const rgb = c => c.match(/[\\d.]+/g).map(Number);
+    const lum = ([r, g, b]) => {
+        const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = node => {
+        for (; node; node = node.parentElement) {
+            const c = rgb(getComputedStyle(node).backgroundColor);
+            if (c.length < 4 || c[3] > 0) return c;
+        }
+        return [255, 255, 255];
+    };
+    let worst = {ratio: 99, text: ""};
+    const skipped = "button:disabled, .afnio-graphview, details:not([open]) > :not(summary)";
+    const texts = [...el.querySelectorAll("*")].filter(n => [...n.childNodes].some(
+        c => c.nodeType === 3 && c.textContent.trim()) && !n.closest(skipped)
+        && n.getClientRects().length);
+    for (const node of texts) {
+        const [a, b] = [lum(rgb(getComputedStyle(node).color)), lum(background(node))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const text = node.className + ": " + node.textContent.slice(0, 40);
+        if (ratio < worst.ratio) worst = {ratio, text};
+    }
+    return worst;
+}"""
 PROBE = "print(repr(agent.system_prompt.data), 'version', tuner.version)"
 
 
@@ -124,6 +153,8 @@ def test_tuner_buttons_change_the_kernel(page, lab):
     assert "version 2" in edited
     assert tuner.locator("b, img").count() == 0  # the text was shown as text
     assert page.page.evaluate("() => window.__pwned") is None
+    light = tuner.evaluate(CONTRAST)
+    assert light["ratio"] >= 4.5, light
 
     # A dark theme: the tuner follows JupyterLab's colours.
     page.page.evaluate(
@@ -133,6 +164,9 @@ def test_tuner_buttons_change_the_kernel(page, lab):
     page.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
     background = tuner.evaluate("el => getComputedStyle(el).backgroundColor")
     assert _luminance(background) < 0.2, background
+    dark = tuner.evaluate(CONTRAST)
+    assert dark["ratio"] >= 4.5, dark
+    (page.artifacts / "tuner-contrast.json").write_text(json.dumps({"light": light, "dark": dark}))
     page.screenshot("prompttuner-dark.png", tuner)
     page.page.evaluate(
         "() => window.jupyterapp.commands.execute('apputils:change-theme', "
