@@ -145,3 +145,21 @@ def test_a_wheel_built_from_the_sdist_without_node_serves_its_bundles(tmp_path: 
     static = ROOT / "afnio_widgets" / "static"
     assert code_length == (static / "widget.js").stat().st_size
     assert esm_length == (static / "loader.js").stat().st_size
+
+
+def test_a_users_strict_mypy_sees_afnio_types(tmp_path: Path) -> None:
+    """With py.typed, mypy reads afnio's annotations instead of treating every name as Any."""
+    pytest.importorskip("mypy")
+    user = tmp_path / "user.py"
+    user.write_text(
+        'import afnio\n\nx = afnio.Variable("a", role="r")\nreveal_type(x)\nx.no_such_method()\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert 'Revealed type is "afnio._variable.Variable"' in done.stdout, done.stdout
+    assert '"Variable" has no attribute "no_such_method"' in done.stdout
+    assert "missing library stubs or py.typed marker" not in done.stdout
