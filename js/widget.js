@@ -432,7 +432,16 @@ export default {
   render({ model, el }) {
     // Each view keeps its own copy of the graph trait, plus the uncut items it asked for.
     const store = new GraphStore();
-    const onGraph = () => store.setGraph(parseGraph(model.get("graph_json")));
+    // Updates that arrive while the page is busy (a large graph, a slow machine) are taken
+    // together: only the latest graph is read, once the page is free.
+    let pending = 0;
+    const onGraph = () => {
+      if (pending) return;
+      pending = window.setTimeout(() => {
+        pending = 0;
+        store.setGraph(parseGraph(model.get("graph_json")));
+      }, 0);
+    };
     /** @param {any} msg */
     const onMessage = (msg) => {
       if (msg && msg.type === "details") store.setDetails(String(msg.id), msg.item);
@@ -444,6 +453,7 @@ export default {
     model.on("change:graph_json", onGraph);
     model.on("msg:custom", onMessage);
     return () => {
+      window.clearTimeout(pending);
       model.off("change:graph_json", onGraph);
       model.off("msg:custom", onMessage);
       view.dispose();
