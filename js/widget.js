@@ -432,15 +432,22 @@ export default {
   render({ model, el }) {
     // Each view keeps its own copy of the graph trait, plus the uncut items it asked for.
     const store = new GraphStore();
-    // Updates that arrive while the page is busy (a large graph, a slow machine) are taken
-    // together: only the latest graph is read, once the page is free.
+    // Updates are taken at most as often as the page can draw them: after taking one, the view
+    // waits twice as long as that took (a large graph, a slow machine) and then reads only the
+    // latest graph, however many came meanwhile.
     let pending = 0;
+    let last = 0;
+    let took = 0;
+    const take = () => {
+      pending = 0;
+      const started = performance.now();
+      store.setGraph(parseGraph(model.get("graph_json")));
+      last = performance.now();
+      took = last - started;
+    };
     const onGraph = () => {
       if (pending) return;
-      pending = window.setTimeout(() => {
-        pending = 0;
-        store.setGraph(parseGraph(model.get("graph_json")));
-      }, 0);
+      pending = window.setTimeout(take, Math.max(0, last + 2 * took - performance.now()));
     };
     /** @param {any} msg */
     const onMessage = (msg) => {
