@@ -14,6 +14,7 @@ import { asText, clear, cut, h } from "./dom.js";
  * @property {(id: string) => GraphNode | GraphEdge | undefined} item
  * @property {(id: string) => {out: GraphEdge[], in: GraphEdge[]}} edgesOf
  * @property {boolean} editable Whether switches act on kernel Variables.
+ * @property {string} [readOnly] Why they do not (shown under the switch when not editable).
  * @property {(id: string, value: boolean) => void} onToggle
  * @property {(id: string) => void} onSelect
  * @property {((id: string) => void) | null} requestDetails Asks the kernel for the uncut item
@@ -138,7 +139,7 @@ function renderVariable(container, node, ctx) {
   });
   const toggle = h("label", { class: "afnio-switch" }, [input, h("span", { class: "afnio-switch-track" }), h("span", { text: "requires_grad" })]);
   const toggleBox = [toggle];
-  if (!ctx.editable) toggleBox.push(h("p", { class: "afnio-muted", text: "Read-only: this view was reopened from a snapshot." }));
+  if (!ctx.editable) toggleBox.push(h("p", { class: "afnio-muted afnio-read-only", text: ctx.readOnly || "Read-only: this view was reopened from a snapshot." }));
   else if (!node.is_leaf) toggleBox.push(h("p", { class: "afnio-muted", text: "Only leaf Variables can change requires_grad; afnio refuses for this one." }));
   if (node.toggle_error) toggleBox.push(h("div", { class: "afnio-error afnio-toggle-error", role: "alert", text: node.toggle_error }));
   container.append(section("Autodiff", toggleBox));

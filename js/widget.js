@@ -363,6 +363,9 @@ class GraphViewUI {
       item: (x) => this.store.item(x),
       edgesOf: (x) => this.store.edgesOf(x),
       editable: this.editable(),
+      readOnly: this.kernel === "saved"
+        ? "Read-only: a saved copy, no kernel holds these Variables."
+        : this.model.get("editable") ? "Waiting for the kernel…" : undefined,
       onToggle: (node, value) => this.model.send({ type: "set_requires_grad", id: node, value }),
       onSelect: (node) => {
         this.model.set("selected", node);

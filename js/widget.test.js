@@ -113,6 +113,7 @@ describe("GraphView front-end", () => {
     expect(panel.querySelector(".afnio-data")?.textContent).toBe(HOSTILE[1]);
     expect(/** @type {HTMLInputElement} */ (panel.querySelector("input.afnio-requires-grad")).disabled).toBe(true);
     expect(panel.querySelector(".afnio-cut")).not.toBeNull();
+    expect(panel.querySelector(".afnio-read-only")?.textContent).toBe("Read-only: a saved copy, no kernel holds these Variables.");
     expect(model.sent).toEqual([{ type: "ping" }]);
     // a kernel that answers late (it was running a cell) turns the switches on
     model.emit("msg:custom", { type: "pong" });
