@@ -11,6 +11,7 @@ the cell.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -51,12 +52,17 @@ class WaitNotices:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._last_report = float("-inf")
 
+    # The timers run in an empty context: a timer made in the caller's context would keep what
+    # that context holds (the caller's frame, see afnio._callsite, and through it the client)
+    # alive until the loop drops the cancelled timer, so a dropped client would outlive `del`.
+
     def begin(self, token: Any) -> int:
         """Starts timing one call (on the running loop); returns the key to :meth:`end` it."""
         key = id(token)
         self._waiting[key] = (time.monotonic(), token)
         loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(self.after, self._check, key)
+        empty = contextvars.Context()
+        self._timers[key] = loop.call_later(self.after, self._check, key, context=empty)
         return key
 
     def end(self, key: int) -> None:
@@ -80,4 +86,5 @@ class WaitNotices:
             self._logger.warning("%s", message)
             self._last_report = now
         loop = asyncio.get_running_loop()
-        self._timers[key] = loop.call_later(self.every, self._check, key)
+        empty = contextvars.Context()
+        self._timers[key] = loop.call_later(self.every, self._check, key, context=empty)
