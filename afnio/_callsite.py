@@ -2,10 +2,15 @@
 
 Model calls run on afnio's loop thread (:mod:`afnio._runtime`), where no frame of the caller's
 code is on the stack, so ``warnings.warn(..., stacklevel=n)`` can only point at afnio itself.
-The blocking entry points remember the frame that called them (:func:`calling`) and carry it to
-the loop in a context variable; :func:`warn` then attributes the warning to the first frame of
-that stack outside afnio (and outside asyncio, threading...), as ``warnings.warn`` would in a
-single-threaded library.
+The blocking entry points find the first frame of their caller's stack outside afnio (and
+outside asyncio, threading...) and carry its file, line and module globals to the loop in a
+context variable (:func:`calling`); :func:`warn` then attributes the warning to that line, as
+``warnings.warn`` would in a single-threaded library.
+
+Only that small record travels, never the frame itself: asyncio copies the current context into
+every callback and timer it schedules, and a copy can outlive the call (a cancelled timer waits in
+the loop's queue), so a frame there would keep every local of the caller's stack alive —
+clients included, which are then never closed when dropped.
 """
 
 from __future__ import annotations
@@ -15,13 +20,22 @@ import sys
 import warnings
 from collections.abc import Coroutine
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["caller_frame", "calling", "user_frame", "warn"]
+__all__ = ["CallSite", "call_site", "caller_frame", "calling", "user_frame", "warn"]
 
 T = TypeVar("T")
 
-_site: contextvars.ContextVar[FrameType | None] = contextvars.ContextVar(
+
+class CallSite(NamedTuple):
+    """The user's line a call came from: no frame, so nothing of the stack is kept alive."""
+
+    filename: str
+    lineno: int
+    module_globals: dict[str, Any]
+
+
+_site: contextvars.ContextVar[CallSite | None] = contextvars.ContextVar(
     "afnio_call_site", default=None
 )
 _INTERNAL = ("afnio.", "afnio_widgets.", "asyncio.", "concurrent.", "threading", "contextlib")
@@ -39,15 +53,28 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
     return frame
 
 
+def call_site(frame: FrameType | None) -> CallSite | None:
+    """The call site of the first frame of ``frame``'s stack that is not afnio's own."""
+    user = user_frame(frame)
+    if user is None:
+        return None
+    return CallSite(user.f_code.co_filename, user.f_lineno, user.f_globals)
+
+
 async def calling(coro: Coroutine[Any, Any, T], frame: FrameType | None) -> T:
-    """Runs ``coro`` with ``frame`` (the caller of a blocking entry point) as its call site.
+    """Runs ``coro`` with ``frame``'s user line (the caller of a blocking entry point) as its
+    call site.
 
     An outer call site wins: a model call made inside ``loss.backward()`` is attributed to the
     user's ``backward()`` line, not to afnio's inner blocking calls.
     """
     if frame is None or _site.get() is not None:
         return await coro
-    token = _site.set(frame)
+    site = call_site(frame)
+    del frame  # the coroutine below may run long: keep no frame of the caller alive
+    if site is None:
+        return await coro
+    token = _site.set(site)
     try:
         return await coro
     finally:
@@ -68,17 +95,17 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
     Outside any call site (a plain ``await`` on afnio's loop) it is attributed as
     ``warnings.warn(message, category, stacklevel=3)`` would.
     """
-    frame = user_frame(_site.get())
-    if frame is None:
+    site = _site.get()
+    if site is None:
         warnings.warn(message, category, stacklevel=3)
         return
-    module_globals = frame.f_globals
+    module_globals = site.module_globals
     registry = module_globals.setdefault("__warningregistry__", {})
     warnings.warn_explicit(
         message,
         category,
-        frame.f_code.co_filename,
-        frame.f_lineno,
+        site.filename,
+        site.lineno,
         module=module_globals.get("__name__"),
         registry=registry,
         module_globals=module_globals,
