@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable
 from typing import IO, Any, Union
 
+from afnio._files import write_atomically
 from afnio._safe_pickle import SafeUnpickler, default_globals
 from afnio._variable import Variable
 
@@ -123,21 +123,13 @@ def save(obj: Any, f: FileLike, pickle_protocol: int = 2) -> None:
         'Be brief.'
     """
     if isinstance(f, (str, os.PathLike)):
-        path = os.fspath(f)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".afnio-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                _write_archive(obj, handle, pickle_protocol)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomically(
+            f,
+            lambda handle: _write_archive(obj, handle, pickle_protocol),
+            binary=True,
+            prefix=".afnio-",
+            suffix=".tmp",
+        )
         return
     if not callable(getattr(f, "write", None)):
         raise AttributeError(

@@ -18,9 +18,10 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
+
+from afnio._files import write_atomically
 
 __all__ = [
     "METRICS_FILE",
@@ -84,20 +85,12 @@ def slugify(text: str) -> str:
 def write_json_atomically(path: Path, obj: dict[str, Any]) -> None:
     """Writes ``obj`` to ``path`` through a temporary file and a rename: a reader sees the old
     file or the new one, never a part."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    def dump(f: IO[Any]) -> None:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+    write_atomically(path, dump)
 
 
 def append_metric(path: Path, metric: Metric) -> None:

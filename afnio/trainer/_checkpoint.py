@@ -19,12 +19,12 @@ import copy
 import glob
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import afnio
+from afnio._files import write_atomically
 from afnio.models.model import BaseModel
 
 __all__ = [
@@ -80,10 +80,8 @@ def write_checkpoint(root: str, path: str, payload: dict[str, Any]) -> None:
             "enable_checkpointing=False.)"
         ) from exc
     pointer = _pointer(root)
-    fd, tmp = tempfile.mkstemp(prefix=".last-", dir=os.path.dirname(pointer))
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(os.path.relpath(path, root))
-    os.replace(tmp, pointer)
+    relative = os.path.relpath(path, root)
+    write_atomically(pointer, lambda handle: handle.write(relative), prefix=".last-")
 
 
 def remove_interrupted_writes(root: str) -> list[str]:

@@ -272,13 +272,17 @@ class BatchLog(Callback):
 
 def _pause_on_checkpoint(number: int, ready: Path) -> None:
     """Stops the process inside the ``number``-th checkpoint save, after its data is written
-    to the temporary file and before it replaces the checkpoint (``afnio.save`` fsyncs there)."""
+    to the temporary file and before it replaces the checkpoint (``afnio.save`` fsyncs there;
+    other files the trainer writes atomically, such as the ``last`` pointer, are fsynced too,
+    under other temporary names)."""
     real_fsync = os.fsync
     count = 0
 
     def fsync(fd: int) -> None:
         nonlocal count
         real_fsync(fd)
+        if not os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".afnio-"):
+            return
         count += 1
         if count == number:
             ready.write_text("paused")
