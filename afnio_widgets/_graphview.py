@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,9 +126,7 @@ class GraphView(SyncedWidget):
         )
         self.set_trait("live", bool(live))
         self.set_trait("editable", _graph is None)
-        self._throttle = Throttle(
-            self._publish, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
-        )
+        self._throttle = Throttle(self._publish)
         self._observer = None if _graph is not None else register_graph_observer(self._on_event)
 
     # -- public API -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -283,9 +282,7 @@ class TrainingView(SyncedWidget, Callback):
         if clients:
             self._state.set_usage({"calls": None}, 0.0)  # counted by the clients, not here
         super().__init__(data=self._state.take_published(), height=height, title=title)
-        self._throttle = Throttle(
-            self._publish, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
-        )
+        self._throttle = Throttle(self._publish)
         self._epoch: int | None = None
         self._clients = list(clients or [])
         self._baseline: tuple[dict[str, int], float] | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -140,9 +139,7 @@ class PromptTuner(SyncedWidget):
         }
         self._worker: threading.Thread | None = None
         self._action_lock = threading.RLock()  # one action at a time, from a button or Python
-        self._throttle = Throttle(
-            self._send_progress, interval=float(os.environ.get("AFNIO_WIDGETS_INTERVAL", 0.1))
-        )
+        self._throttle = Throttle(self._send_progress)
         self._observer = register_graph_observer(self._on_event)
         self.status = _idle_status()
         self._publish()
