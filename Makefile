@@ -7,7 +7,7 @@ STAMP := $(VENV)/.afnio-installed
 NOTEBOOK_DIR := notebooks
 LAB_PORT ?= 8888
 
-.PHONY: lab test env js lint typecheck pytest jstest browser-deps bench clean help
+.PHONY: lab test env js lint typecheck pytest jstest system-deps bench clean help
 
 help:
 	@echo "make lab    - set up what the lab needs and open JupyterLab on notebooks/"
@@ -73,13 +73,13 @@ typecheck: env
 jstest: env
 	npm test
 
-browser-deps:
-	@bash scripts/ensure-chromium.sh
+system-deps:
+	@bash scripts/ensure-system-deps.sh
 
 # The browser tests run in a pytest process of their own: Playwright's sync API and a JupyterLab
 # server leave event-loop and file-descriptor state behind that the rest of the suite should not
 # inherit.
-pytest: env browser-deps
+pytest: env system-deps
 	$(BIN)/pytest --ignore=tests/browser
 	$(BIN)/pytest tests/browser
 
@@ -89,7 +89,7 @@ test: lint typecheck jstest pytest
 lab: $(BUNDLE) $(LAB_STAMP)
 	@bash scripts/lab.sh $(LAB_PORT) $(NOTEBOOK_DIR)
 
-bench: env browser-deps
+bench: env system-deps
 	$(BIN)/python -m benchmarks
 
 clean:

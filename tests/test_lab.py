@@ -89,33 +89,71 @@ def _fake_programs(folder: Path, **scripts: str) -> None:
         program.chmod(0o755)
 
 
-def test_ensure_chromium_says_what_it_does_and_why_before_doing_it(tmp_path):
+def _ensure(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/ensure-system-deps.sh"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_ensure_system_deps_says_what_it_does_and_why_before_doing_it(tmp_path):
     bin_dir = tmp_path / "bin"
     _fake_programs(bin_dir, id="echo 0", **{"apt-get": 'echo "apt-get ran: $*"'})
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AFNIO_CHROMIUM": str(tmp_path / "no-chromium")}
-    done = subprocess.run(
-        ["bash", "scripts/ensure-chromium.sh"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "AFNIO_CHROMIUM": str(tmp_path / "no-chromium"),
+        "AFNIO_DOT": str(tmp_path / "no-dot"),
+    }
+    done = _ensure(env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     why = next(i for i, line in enumerate(lines) if "browser tests" in line)
-    plan = next(i for i, line in enumerate(lines) if "apt-get install -y chromium" in line)
+    why_dot = next(i for i, line in enumerate(lines) if "renders to_dot" in line)
+    plan = next(i for i, line in enumerate(lines) if "apt-get install -y chromium graphviz" in line)
     ran = [i for i, line in enumerate(lines) if line.startswith("apt-get ran:")]
-    assert why < plan < ran[0], done.stdout  # said first, then done, with apt's output shown
+    assert why < plan and why_dot < plan < ran[0], done.stdout  # said first, then done
     assert lines[ran[0]] == "apt-get ran: update"
-    assert lines[ran[1]] == "apt-get ran: install -y chromium"
+    assert lines[ran[1]] == "apt-get ran: install -y chromium graphviz"
 
 
-def test_ensure_chromium_does_nothing_when_chromium_is_there(tmp_path):
+def test_ensure_system_deps_installs_only_what_is_missing(tmp_path):
+    bin_dir = tmp_path / "bin"
+    _fake_programs(bin_dir, id="echo 0", dot="exit 0", **{"apt-get": 'echo "apt-get ran: $*"'})
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AFNIO_CHROMIUM": str(tmp_path / "no-chromium")}
+    done = _ensure(env)
+    assert done.returncode == 0, done.stderr
+    assert "apt-get ran: install -y chromium" in done.stdout.splitlines()
+    assert "graphviz" not in done.stdout
+
+
+def test_ensure_system_deps_does_nothing_when_everything_is_there(tmp_path):
     chromium = tmp_path / "chromium"
-    _fake_programs(tmp_path / "bin", **{"apt-get": "exit 3"})
+    _fake_programs(tmp_path / "bin", dot="exit 0", **{"apt-get": "exit 3"})
     chromium.write_text("#!/bin/sh\n")
     chromium.chmod(0o755)
     env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "AFNIO_CHROMIUM": str(chromium)}
-    done = subprocess.run(
-        ["bash", "scripts/ensure-chromium.sh"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    done = _ensure(env)
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_ensure_system_deps_fails_in_ci_when_it_cannot_install(tmp_path):
+    bin_dir = tmp_path / "bin"
+    _fake_programs(bin_dir, id="echo 1000", dot="exit 0")
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "AFNIO_CHROMIUM": str(tmp_path / "no-chromium"),
+        "CI": "true",
+    }
+    done = _ensure(env)
+    assert done.returncode == 1
+    assert "chromium missing and cannot be installed (not root)" in done.stderr
+    env["CI"] = ""
+    done = _ensure(env)
+    assert done.returncode == 0
+    assert "will be SKIPPED" in done.stdout
 
 
 def _make(*args: str) -> str:

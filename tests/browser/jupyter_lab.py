@@ -132,7 +132,7 @@ def missing_prerequisites() -> str | None:
     if not Path(chromium).exists():
         return (
             f"Chromium is not installed at {chromium} "
-            "(`make browser-deps` or `apt-get install chromium`; AFNIO_CHROMIUM names another)."
+            "(`make system-deps` or `apt-get install chromium`; AFNIO_CHROMIUM names another)."
         )
     for module in ("playwright", "jupyterlab", "anywidget", "afnio_widgets"):
         if find_spec(module) is None:
