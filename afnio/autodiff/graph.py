@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
 import itertools
@@ -36,6 +37,11 @@ T = TypeVar("T")
 _handle_ids = itertools.count()
 _sequence_nrs = itertools.count()
 _calls_lock = threading.Lock()  # model calls land on nodes from several threads
+
+
+def _call_order(record: ModelCall) -> int:
+    return record.id
+
 
 # The Module being called, and its dotted path from the outermost one ("Agent.chat"): nodes
 # created inside get it as metadata["module"], so that viewers can fold sub-modules.
@@ -171,7 +177,9 @@ class Node:
 
     @property
     def calls(self) -> tuple[ModelCall, ...]:
-        """The model calls this node made (forward, backward or optimizer), in call order.
+        """The model calls this node made (forward, backward or optimizer), in the order they
+        started (by :attr:`ModelCall.id <afnio.models.ModelCall>`), whatever order concurrent
+        calls finish in: the same graph gives the same list, call for call.
 
         Each item is an :class:`afnio.models.ModelCall` record: messages, completion arguments,
         response, usage, cost, latency, retries, cache hit and error.
@@ -183,7 +191,7 @@ class Node:
         with _calls_lock:
             if self._calls is None:
                 self._calls = []
-            self._calls.append(record)
+            bisect.insort(self._calls, record, key=_call_order)
         emit("model_call", node=self, record=record)
 
     def register_prehook(self, hook: Callable[..., Any]) -> RemovableHandle:

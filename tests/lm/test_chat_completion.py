@@ -463,10 +463,7 @@ def run_batch(latency):
         template = afnio.Variable("{shot}", role="template")
         out = F.chat_completion(model, chat(system, template), {"shot": shots}, model="gpt-4o")
         out.backward(afnio.Variable([f"fix {i}" for i in range(6)], role="feedback"))
-        calls = [
-            (c.phase, c.messages[-1]["content"])
-            for c in sorted(out.grad_fn.calls, key=lambda c: c.id)
-        ]
+        calls = [(c.phase, c.messages[-1]["content"]) for c in out.grad_fn.calls]
         return out.data, system.grad[0].data, [s.grad[0].data for s in shots], calls
 
 
@@ -496,3 +493,21 @@ def test_backward_without_backward_client(local_server, model):
     out = ChatCompletion.apply(model, chat(system, afnio.Variable("Hi")), model="gpt-4o")
     with pytest.raises(RuntimeError, match="set_backward_model_client"):
         out.backward(afnio.Variable("Shorter.", role="feedback"))
+
+
+def test_a_nodes_calls_are_listed_in_the_order_they_started(local_server, model):
+    # sample 0 answers last, sample 2 first: the node still lists them 0, 1, 2
+    local_server.script.when(user="one").reply("1", latency=0.6)
+    local_server.script.when(user="two").reply("2", latency=0.3)
+    local_server.script.when(user="three").reply("3", latency=0.0)
+    texts = afnio.Variable(["one", "two", "three"], role="texts")
+    system = afnio.Variable("Count.", role="system prompt", requires_grad=True)
+    out = F.chat_completion(
+        model, chat(system, afnio.Variable("{t}", role="q")), {"t": texts}, model="gpt-4o"
+    )
+    assert out.data == ["1", "2", "3"]
+    calls = out.grad_fn.calls
+    assert [c.sample for c in calls] == [0, 1, 2]
+    assert [c.id for c in calls] == sorted(c.id for c in calls)
+    finished = sorted(calls, key=lambda c: c.started_at + c.latency)
+    assert [c.sample for c in finished] == [2, 1, 0]  # they did finish in the other order
