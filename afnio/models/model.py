@@ -151,7 +151,12 @@ class BaseModel:
             saved = data.get("cost")
             if isinstance(saved, dict) and isinstance(saved.get("amount"), (int, float)):
                 cost = float(saved["amount"])
-        self._accumulate(data, cost)
+        self._accumulate(self._counters_of(data), cost)
+
+    def _counters_of(self, usage: dict[str, Any]) -> dict[str, Any]:
+        """The counters of ``usage`` this client keeps: all of them here; subclasses may
+        normalise them (the OpenAI clients keep exactly OpenAI's counters)."""
+        return usage
 
     def _accumulate(self, counters: dict[str, Any], cost: float | None) -> None:
         """Adds ``counters`` (and ``cost`` in USD, unless ``None``) to the usage."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import importlib
 import json
@@ -25,7 +26,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from afnio import _callsite
@@ -49,7 +50,6 @@ from afnio.models.model import (
     ChatCompletionModel,
     EmbeddingModel,
     TextCompletionModel,
-    usage_as_dict,
 )
 from afnio.models.prices import calculate_cost, get_pricing, is_openai_api
 from afnio.models.records import (
@@ -215,22 +215,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
         """Models called by this client whose price is unknown: their cost is not counted."""
         return frozenset(self._unpriced)
 
-    def update_usage(self, usage: Any, model_name: str | None = None) -> None:
-        """Adds a usage payload (SDK object or dict; ``None`` counters count as 0).
-
-        With ``model_name``, its price is added to the cost (a model missing from the price
-        table adds nothing and warns once); without it, a ``cost.amount`` in ``usage`` (as in a
-        saved state dict) is added.
-        """
-        data = usage_as_dict(usage)
-        cost: float | None = None
-        if model_name is not None:
-            cost = self._cost_of(data, model_name)
-        else:
-            saved = data.get("cost")
-            if isinstance(saved, dict) and isinstance(saved.get("amount"), (int, float)):
-                cost = float(saved["amount"])
-        self._accumulate(normalize_usage(data), cost)
+    def _counters_of(self, usage: dict[str, Any]) -> dict[str, Any]:
+        return normalize_usage(usage)
 
     def _cost_of(self, usage: dict[str, Any], model_name: str) -> float | None:
         pricing = get_pricing(self.provider, model_name)
@@ -411,20 +397,8 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     async def _aembed(
         self, texts: list[str], model: str, embedding_args: dict[str, Any]
     ) -> list[list[float]]:
-        owner = current_owner()
-        name = getattr(owner, "name", None)
-        record = ModelCall(
-            provider=self.provider,
-            model=model,
-            completion_args=redact({"input": list(texts), **embedding_args}),
-            phase=current_phase(),
-            node=name() if callable(name) else (type(owner).__name__ if owner else None),
-            sample=current_sample(),
-            started_at=time.time(),
-        )
-        start = time.monotonic()
-        waiting = self._notices.begin(record)
-        try:
+        record = self._new_record(model, {"input": list(texts), **embedding_args})
+        with self._recording(record):
             response, _ = await self._call_with_retries(
                 record,
                 [],
@@ -447,35 +421,14 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             record.cost = self._cost_of(usage, model)
             self._accumulate(usage, record.cost)
             return vectors
-        except BaseException as exc:
-            if record.error is None:
-                record.error = self._scrub(f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            self._notices.end(waiting)
-            record.latency = time.monotonic() - start
-            with self._history_lock:
-                self._history.append(record)
-            record_call(record)
 
     async def _achat(
         self, messages: list[dict[str, Any]], model: str, completion_args: dict[str, Any]
     ) -> str:
-        owner = current_owner()
-        name = getattr(owner, "name", None)
-        record = ModelCall(
-            provider=self.provider,
-            model=model,
-            messages=json.loads(json.dumps(messages, default=str)),
-            completion_args=redact(dict(completion_args)),
-            phase=current_phase(),
-            node=name() if callable(name) else (type(owner).__name__ if owner else None),
-            sample=current_sample(),
-            started_at=time.time(),
+        record = self._new_record(
+            model, completion_args, messages=json.loads(json.dumps(messages, default=str))
         )
-        start = time.monotonic()
-        waiting = self._notices.begin(record)
-        try:
+        with self._recording(record):
             key = None
             if self.cache is not None:
                 key = request_key(self.provider, model, messages, completion_args, self.cache_salt)
@@ -500,6 +453,30 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             if self.cache is not None and key is not None:
                 await asyncio.to_thread(self.cache.put, key, text, usage, model)
             return text
+
+    def _new_record(self, model: str, completion_args: dict[str, Any], **fields: Any) -> ModelCall:
+        """The record of a call to ``model`` starting now, from the graph node being run."""
+        owner = current_owner()
+        name = getattr(owner, "name", None)
+        return ModelCall(
+            provider=self.provider,
+            model=model,
+            completion_args=redact(dict(completion_args)),
+            phase=current_phase(),
+            node=name() if callable(name) else (type(owner).__name__ if owner else None),
+            sample=current_sample(),
+            started_at=time.time(),
+            **fields,
+        )
+
+    @contextlib.contextmanager
+    def _recording(self, record: ModelCall) -> Iterator[None]:
+        """Keeps ``record`` of the call made in the block: its error (scrubbed), its latency,
+        the wait notices while it runs; then adds it to the history and to the graph."""
+        start = time.monotonic()
+        waiting = self._notices.begin(record)
+        try:
+            yield
         except BaseException as exc:
             if record.error is None:
                 record.error = self._scrub(f"{type(exc).__name__}: {exc}")
