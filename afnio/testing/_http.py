@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -355,29 +356,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         record.response = payload
         self._finish(record)  # the log is complete before the client can read the answer
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-request-id", f"req_{record.index:08d}")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except OSError:
-            self.close_connection = True
+        extra = [("x-request-id", f"req_{record.index:08d}"), *(headers or {}).items()]
+        self._write_reply(status, "application/json", data, extra)
 
     def _send_raw(self, record: RequestRecord, status: int, content_type: str, data: bytes) -> None:
         """Answer with ``data`` as it is (a body that is not an OpenAI JSON document)."""
         record.status = status
         self._finish(record)
+        self._write_reply(status, content_type, data)
+
+    def _write_reply(
+        self,
+        status: int,
+        content_type: str,
+        data: bytes,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Writes the status line, the headers and ``data``; a client gone closes the connection."""
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in headers:
+                self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
