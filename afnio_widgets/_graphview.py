@@ -234,12 +234,7 @@ class GraphView(SyncedWidget):
 
     def close(self) -> None:
         """Stops observing the graph, removes the gradient hooks and closes the widget."""
-        observer = getattr(self, "_observer", None)  # close() also runs from __del__
-        if observer is not None:
-            observer.remove()
-            self._observer = None
-        if hasattr(self, "_throttle"):
-            self._throttle.close()
+        self._stop_updates()
         if hasattr(self, "_state"):
             self._state.close()
         super().close()

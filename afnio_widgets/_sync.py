@@ -181,6 +181,10 @@ class SyncedWidget(anywidget.AnyWidget):
 
     bundle_name: ClassVar[str] = ""
 
+    _observer_attributes: ClassVar[tuple[str, ...]] = ("_observer",)
+    """The attributes that hold what the widget observes: a handle with ``remove()``, or None.
+    :meth:`_stop_updates` removes them, and closes the :class:`Throttle` held in ``_throttle``."""
+
     _esm = bundle("loader.js")
 
     _bundle = traitlets.Instance(Bundle).tag(sync=True, **ipywidgets.widget_serialization)
@@ -195,6 +199,18 @@ class SyncedWidget(anywidget.AnyWidget):
 
     def flush(self) -> None:
         """Publishes pending changes to the synced traits now."""
+
+    def _stop_updates(self) -> None:
+        """Removes the observers (:attr:`_observer_attributes`) and closes the throttle; what
+        ``__init__`` did not get to set is skipped (``close()`` also runs from ``__del__``)."""
+        for name in self._observer_attributes:
+            observer = getattr(self, name, None)
+            if observer is not None:
+                observer.remove()
+                setattr(self, name, None)
+        throttle = getattr(self, "_throttle", None)
+        if throttle is not None:
+            throttle.close()
 
     def close(self) -> None:
         """Closes the widget."""

@@ -259,6 +259,7 @@ class TrainingView(SyncedWidget, Callback):
     """
 
     bundle_name = "training.js"
+    _observer_attributes = ("_observer", "_run_observer")
 
     data = traitlets.Dict().tag(sync=True)
     """Everything shown, as a dict (format ``afnio-training``, see docs/widgets.md). Updated at
@@ -387,13 +388,7 @@ class TrainingView(SyncedWidget, Callback):
 
     def close(self) -> None:
         """Stops counting model calls and following runs, and closes the widget."""
-        for name in ("_observer", "_run_observer"):
-            observer = getattr(self, name, None)  # close() also runs from __del__
-            if observer is not None:
-                observer.remove()
-                setattr(self, name, None)
-        if hasattr(self, "_throttle"):
-            self._throttle.close()
+        self._stop_updates()
         super().close()
 
     # -- Trainer callback -----------------------------------------------------------------------

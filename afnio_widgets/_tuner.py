@@ -222,12 +222,7 @@ class PromptTuner(SyncedWidget):
 
     def close(self) -> None:
         """Stops counting model calls, closes the graph view and the widget."""
-        observer = getattr(self, "_observer", None)  # close() also runs from __del__
-        if observer is not None:
-            observer.remove()
-            self._observer = None
-        if hasattr(self, "_throttle"):
-            self._throttle.close()
+        self._stop_updates()
         graph = getattr(self, "graph", None)
         if graph is not None:
             graph.close()

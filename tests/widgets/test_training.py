@@ -142,6 +142,19 @@ def test_a_view_follows_a_run_while_it_logs(tmp_path):
     assert len(view.data["steps"]) == 2
 
 
+def test_a_closed_view_stops_following_its_run(tmp_path):
+    from afnio import tellurio
+
+    with tellurio.init("me", "Sentiment", name="closed", root=tmp_path) as run:
+        view = TrainingView(track_calls=False)
+        view.follow_run(run)
+        run.log("loss", 1.0, step=0)
+        view.close()
+        run.log("loss", 0.5, step=1)  # no longer observed
+        view.flush()
+    assert [s["metrics"] for s in view.data["steps"]] == [{"loss": 1.0}]
+
+
 def test_following_with_no_active_run_says_so():
     import pytest
 
