@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
-__all__ = ["format_table", "machine", "median", "versions"]
+__all__ = ["format_table", "machine", "median", "unavailable", "versions"]
 
 
 def _cpu_model() -> str:
@@ -44,6 +44,18 @@ def _os_name() -> str:
     except OSError:
         pass
     return platform.platform()
+
+
+def unavailable(title: str, workload: str, note: str, *tables: str) -> dict[str, Any]:
+    """The result of a benchmark that cannot run here: ``note`` says why; its ``rows`` and the
+    other lists of rows named by ``tables`` are empty."""
+    return {
+        "title": title,
+        "workload": workload,
+        "status": "unavailable",
+        **{name: [] for name in ("rows", *tables)},
+        "notes": [note],
+    }
 
 
 def machine() -> dict[str, Any]:

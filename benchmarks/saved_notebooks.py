@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import format_table
+from benchmarks._report import format_table, unavailable
 from tests.browser.jupyter_lab import (
     execute_notebook,
     export_html,
@@ -126,14 +126,7 @@ def run(quick: bool) -> dict[str, Any]:
     print(f"workload: {workload}", flush=True)
     reason = missing_prerequisites()
     if reason is not None:
-        return {
-            "title": TITLE,
-            "workload": workload,
-            "status": "unavailable",
-            "rows": [],
-            "load": [],
-            "notes": [f"saved-notebook benchmark not run: {reason}"],
-        }
+        return unavailable(TITLE, workload, f"saved-notebook benchmark not run: {reason}", "load")
     with tempfile.TemporaryDirectory(prefix="afnio-saved-") as tmp:
         folder = Path(tmp)
         sizes = notebook_sizes(folder, views)

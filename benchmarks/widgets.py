@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._report import format_table
+from benchmarks._report import format_table, unavailable
 from tests.browser.jupyter_lab import JupyterLab, LabPage, launch_chromium, missing_prerequisites
 
 REPO = Path(__file__).resolve().parent.parent
@@ -272,14 +272,7 @@ def run(quick: bool) -> dict[str, Any]:
     print(f"workload: {workload}", flush=True)
     reason = missing_prerequisites()
     if reason is not None:
-        return {
-            "title": TITLE,
-            "workload": workload,
-            "status": "unavailable",
-            "rows": [],
-            "live": [],
-            "notes": [f"widget benchmark not run: {reason}"],
-        }
+        return unavailable(TITLE, workload, f"widget benchmark not run: {reason}", "live")
     from playwright.sync_api import sync_playwright
 
     cells = [_SETUP.format(sizes=sizes), _WARMUP]
