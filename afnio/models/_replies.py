@@ -9,6 +9,9 @@ with an attempt, whatever raised it.
 
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import contextvars
 import errno
 import json
@@ -24,6 +27,7 @@ __all__ = [
     "caller_parses_replies",
     "check_structured",
     "describe_failure",
+    "embedding_vectors",
     "is_attempt_failure",
     "is_unusable_reply",
     "preview",
@@ -109,17 +113,64 @@ def reply_text(response: Any, completion_args: dict[str, Any]) -> str:
     """
     choices = getattr(response, "choices", None)
     if isinstance(response, (str, bytes)) or not isinstance(choices, list):
-        body = response.decode("utf-8", "replace") if isinstance(response, bytes) else response
-        shown = preview(body) if isinstance(body, str) else type(body).__name__
-        raise UnusableReply(
-            f"the server answered HTTP 200 with something that is not a chat completion: {shown}"
-        )
+        raise _not_a("a chat completion", response)
     if not choices:
         return ""
     choice = choices[0]
     message = getattr(choice, "message", None)
     text = getattr(message, "content", None) or ""
     return check_structured(text, getattr(choice, "finish_reason", None), completion_args)
+
+
+def _not_a(what: str, response: Any) -> UnusableReply:
+    """The error for a 200 reply that is not ``what`` (the SDK hands back a body that is not
+    JSON, e.g. a proxy's HTML page, as a string)."""
+    body = response.decode("utf-8", "replace") if isinstance(response, bytes) else response
+    shown = preview(body) if isinstance(body, str) else type(body).__name__
+    return UnusableReply(f"the server answered HTTP 200 with something that is not {what}: {shown}")
+
+
+def embedding_vectors(response: Any, count: int) -> list[list[float]]:
+    """The vectors of an embeddings ``response``, in input order, as lists of floats (base64
+    vectors, which a caller gets by asking ``encoding_format="base64"``, are decoded).
+
+    Args:
+        response: What the SDK's ``embeddings.create`` returned.
+        count: How many texts were sent.
+
+    Raises:
+        UnusableReply: When ``response`` is not an embeddings list (an HTML page...), holds a
+            vector that is neither numbers nor base64, or holds other than ``count`` vectors.
+
+    Example:
+        >>> from types import SimpleNamespace as Item
+        >>> reply = Item(data=[Item(index=1, embedding=[0.5]), Item(index=0, embedding="AACAPw==")])
+        >>> embedding_vectors(reply, 2)
+        [[1.0], [0.5]]
+    """
+    data = getattr(response, "data", None)
+    if isinstance(response, (str, bytes)) or not isinstance(data, list):
+        raise _not_a("an embeddings list", response)
+    items = sorted(data, key=lambda item: getattr(item, "index", 0))
+    vectors = [_vector(getattr(item, "embedding", None)) for item in items]
+    if len(vectors) != count:
+        raise UnusableReply(f"the server returned {len(vectors)} embeddings for {count} texts")
+    return vectors
+
+
+def _vector(value: Any) -> list[float]:
+    if isinstance(value, str):
+        try:
+            return array.array("f", base64.b64decode(value, validate=True)).tolist()
+        except (binascii.Error, ValueError):
+            pass
+    elif isinstance(value, list) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in value
+    ):
+        return [float(x) for x in value]
+    raise UnusableReply(
+        f"an embedding is neither a list of numbers nor base64: {preview(repr(value))}"
+    )
 
 
 def check_structured(text: str, finish_reason: str | None, completion_args: dict[str, Any]) -> str:

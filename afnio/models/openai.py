@@ -36,6 +36,7 @@ from afnio.models._connections import Resources, release_dropped
 from afnio.models._progress import WaitNotices
 from afnio.models._replies import (
     describe_failure,
+    embedding_vectors,
     is_attempt_failure,
     is_unusable_reply,
     reply_text,
@@ -397,22 +398,19 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
     async def _aembed(
         self, texts: list[str], model: str, embedding_args: dict[str, Any]
     ) -> list[list[float]]:
-        record = self._new_record(model, {"input": list(texts), **embedding_args})
+        # Floats unless the caller asks otherwise: servers that do not know base64 answer floats
+        # anyway, and the SDK then hands back a body that is not JSON (an HTML page) as text.
+        args = {"encoding_format": "float", **embedding_args}
+        record = self._new_record(model, {"input": list(texts), **args})
         with self._recording(record):
-            response, _ = await self._call_with_retries(
-                record,
-                [],
-                model,
-                embedding_args,
-                send=lambda args: self._create_embeddings(input=texts, model=model, **args),
+
+            async def send(attempt_args: dict[str, Any]) -> tuple[Any, list[list[float]]]:
+                response = await self._create_embeddings(input=texts, model=model, **attempt_args)
+                return response, embedding_vectors(response, len(texts))
+
+            (response, vectors), _ = await self._call_with_retries(
+                record, [], model, args, send=send
             )
-            items = sorted(response.data, key=lambda item: item.index)
-            vectors = [list(item.embedding) for item in items]
-            if len(vectors) != len(texts):
-                raise RuntimeError(
-                    f"{self.provider} model {model!r} returned {len(vectors)} embeddings for "
-                    f"{len(texts)} texts."
-                )
             dims = {len(v) for v in vectors}
             record.response = f"{len(vectors)} embedding(s) of {'/'.join(map(str, dims))} values"
             record.parsed = vectors

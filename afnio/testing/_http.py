@@ -468,29 +468,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         record.response_format = request.response_format
         record.attempt = attempt
 
-        fault = owner._take_injection()
-        faults = owner.faults
-        if fault is None and faults is not None:
-            fault = faults.choose(key, attempt, wants_json=request.wants_json)
+        fault = self._fault_for(key, attempt, wants_json=request.wants_json)
         record.fault = fault
         delay = owner._delay_for(key)
-
-        if fault in ("timeout", "hang"):
-            if fault == "hang":
-                self._hold(float("inf"))
-            else:
-                self._hold(faults.timeout_seconds if faults else Faults().timeout_seconds)
-            self._drop(record)
-            return
-        if fault == "disconnect":
-            self._drop(record)
-            return
-        if fault in ("429", "500", "503"):
-            record.latency = delay
-            if not self._wait(delay):
-                self._drop(record)
-                return
-            self._send_fault(record, fault, faults)
+        if self._answered_by_fault(record, fault, delay):
             return
 
         try:
@@ -526,16 +507,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             finish_reason = "length"
         record.content = content
         payload = self._completion(request, key, reply, content, finish_reason)
-        if fault == "html":
-            self._send_raw(record, 200, "text/html; charset=utf-8", _HTML_PAGE.encode("utf-8"))
-            return
-        if fault == "truncated_body":
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self._send_raw(record, 200, "application/json", data[: len(data) // 2])
-            return
-        self._send(record, reply.status or 200, payload, headers)
+        self._send_answer(record, fault, reply.status or 200, payload, headers)
 
     def _embeddings(self, record: RequestRecord, raw: bytes) -> None:
+        owner = self.owner
         try:
             record.body = json.loads(raw.decode("utf-8")) if raw else None
             payload = embeddings_response(record.body)
@@ -543,8 +518,78 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             param = error.param if isinstance(error, EmbeddingRequestError) else None
             self._send_error(record, 400, str(error), param)
             return
-        record.model = payload["model"]
-        self._send(record, 200, payload)
+        model = payload["model"]
+        record.model = model
+        if owner.known_models_only and model not in owner.models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            self._send_error(record, 404, message, None, "model_not_found")
+            return
+        key = hashlib.sha256(_canonical(record.body).encode("utf-8")).hexdigest()
+        attempt = owner._next_attempt(key)
+        record.attempt = attempt
+        # Faults of the reply's JSON content apply to chat completions that asked for JSON only.
+        fault = self._fault_for(key, attempt, wants_json=False)
+        record.fault = fault
+        delay = owner._delay_for(key)
+        if self._answered_by_fault(record, fault, delay):
+            return
+        record.latency = delay
+        if not self._wait(delay):
+            self._drop(record)
+            return
+        self._send_answer(record, fault, 200, payload)
+
+    # -- faults shared by every endpoint that answers a model request --------------------------
+
+    def _fault_for(self, key: str, attempt: int, *, wants_json: bool) -> str | None:
+        """The fault for this attempt: an injected one first, else the server's ``faults``."""
+        owner = self.owner
+        fault = owner._take_injection()
+        faults = owner.faults
+        if fault is None and faults is not None:
+            fault = faults.choose(key, attempt, wants_json=wants_json)
+        return fault
+
+    def _answered_by_fault(self, record: RequestRecord, fault: str | None, delay: float) -> bool:
+        """Plays the faults that replace the answer (no answer, a dropped connection, an error
+        status); whether one did."""
+        faults = self.owner.faults
+        if fault in ("timeout", "hang"):
+            if fault == "hang":
+                self._hold(float("inf"))
+            else:
+                self._hold(faults.timeout_seconds if faults else Faults().timeout_seconds)
+            self._drop(record)
+            return True
+        if fault == "disconnect":
+            self._drop(record)
+            return True
+        if fault in ("429", "500", "503"):
+            record.latency = delay
+            if self._wait(delay):
+                self._send_fault(record, fault, faults)
+            else:
+                self._drop(record)
+            return True
+        return False
+
+    def _send_answer(
+        self,
+        record: RequestRecord,
+        fault: str | None,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Sends the answer, or what a broken server sends in its place: an HTML page
+        (``html``) or the JSON cut in half (``truncated_body``), both with status 200."""
+        if fault == "html":
+            self._send_raw(record, 200, "text/html; charset=utf-8", _HTML_PAGE.encode("utf-8"))
+        elif fault == "truncated_body":
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self._send_raw(record, 200, "application/json", data[: len(data) // 2])
+        else:
+            self._send(record, status, payload, headers)
 
     def _send_fault(self, record: RequestRecord, fault: str, faults: Faults | None) -> None:
         if fault == "429":

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from afnio.models import AsyncOpenAI, EmbeddingModel, ModelCallError, OpenAI
-from afnio.testing import LocalServer, ScriptedModel
+from afnio.testing import Faults, LocalServer, ScriptedModel
 from afnio.testing.embeddings import embed_text
 
 
@@ -72,3 +72,60 @@ def test_the_local_server_answers_the_sdk(server, encoding_format):
     with pytest.raises(openai.BadRequestError, match="input"):
         sdk.embeddings.create(input=[], model="text-embedding-3-small")
     sdk.close()
+
+
+# -- servers that fail: embeddings go through the same retries and checks as chat calls ------------
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "503", "html", "truncated_body", "disconnect"])
+def test_a_failed_embedding_attempt_is_retried(kind):
+    with LocalServer(faults=Faults(rate=1.0, kinds=(kind,), max_per_request=1)) as server:
+        client = OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=2)
+        vectors = client.embed(["cat", "dog"], model="text-embedding-3-small")
+        assert vectors == [pytest.approx(embed_text("cat")), pytest.approx(embed_text("dog"))]
+        assert [r.fault for r in server.requests] == [kind, None]
+        assert {r.path for r in server.requests} == {"/v1/embeddings"}
+        assert client.calls[-1].retries == 1 and client.calls[-1].error is None
+        client.close()
+
+
+def test_an_html_page_instead_of_embeddings_is_named_not_crashed_on():
+    with LocalServer(faults=Faults(rate=1.0, kinds=("html",))) as server:
+        client = AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=1)
+        with pytest.raises(ModelCallError) as info:
+            client.embed("cat", model="text-embedding-3-small")
+        message = str(info.value)
+        assert "gave up after 2 attempts" in message
+        assert "not an embeddings list: '<!DOCTYPE html>" in message
+        assert server.base_url in message
+        client.close()
+
+
+def test_a_hung_embeddings_server_times_out_per_attempt():
+    with LocalServer(faults=Faults(rate=1.0, kinds=("hang",))) as server:
+        client = OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+        with pytest.raises(ModelCallError, match="did not answer within the 0.3 s"):
+            client.embed("cat", model="text-embedding-3-small", timeout=0.3)
+        assert server.requests[-1].fault == "hang" and server.requests[-1].status is None
+        client.close()
+
+
+def test_embeddings_wait_for_the_servers_latency_and_know_its_models():
+    with LocalServer(latency=0.2, known_models_only=True) as server:
+        client = OpenAI(base_url=server.base_url, api_key=server.api_key)
+        client.embed("cat", model=server.models[0])
+        assert server.requests[-1].latency == 0.2 and client.calls[-1].latency >= 0.2
+        with pytest.raises(ModelCallError, match="does not serve this model"):
+            client.embed("cat", model="no-such-embedder")
+        client.close()
+
+
+def test_embed_sends_floats_unless_asked_and_decodes_base64(server):
+    client = OpenAI(base_url=server.base_url, api_key=server.api_key)
+    floats = client.embed(["cat"], model="text-embedding-3-small")
+    assert server.requests[-1].body["encoding_format"] == "float"
+    decoded = client.embed(["cat"], model="text-embedding-3-small", encoding_format="base64")
+    assert server.requests[-1].body["encoding_format"] == "base64"
+    assert decoded == [pytest.approx(v, rel=1e-6) for v in floats]
+    assert client.calls[-1].completion_args["encoding_format"] == "base64"
+    client.close()
