@@ -70,7 +70,7 @@ class GraphView(SyncedWidget):
     """What the view draws: the graph as a contract dict (see docs/widgets.md) in JSON text, long
     texts cut (``partial`` marks cut nodes and edges; the panel asks the kernel for the rest).
     Text rather than a dict because publishing it then costs a string copy, not a walk over
-    every node. Updated at most ten times a second while the graph changes, and before every
+    every node. Updated at most 12.5 times a second while the graph changes, and before every
     cell ends. Read-only; :attr:`graph` is the same, parsed."""
 
     height = traitlets.Int(520).tag(sync=True)

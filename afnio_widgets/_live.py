@@ -17,7 +17,7 @@ def trace(*, display: bool = True, **view_options: Any) -> Iterator[GraphView]:
 
     Every operation recorded inside the block (and the history of its inputs) is added to the
     view; operations that run without grad (``afnio.no_grad()``) appear dashed. Updates are
-    batched (the view's ``graph`` trait changes at most ten times per second). After the block
+    batched (the view's ``graph`` trait changes at most 12.5 times a second). After the block
     the view stops adding new operations but keeps following ``backward()`` passes through its
     nodes.
 
