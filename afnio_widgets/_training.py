@@ -263,7 +263,7 @@ class TrainingView(SyncedWidget, Callback):
 
     data = traitlets.Dict().tag(sync=True)
     """Everything shown, as a dict (format ``afnio-training``, see docs/widgets.md). Updated at
-    most ten times a second while the run changes it, and before every cell ends. Read-only."""
+    most 12.5 times a second while the run changes it, and before every cell ends. Read-only."""
 
     height = traitlets.Int(200).tag(sync=True)
     """Height of each metric chart in pixels."""
