@@ -112,12 +112,34 @@ class ResponseCache:
             conn = sqlite3.connect(
                 str(self.path), timeout=self.timeout, check_same_thread=False, isolation_level=None
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                self._set_up(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
+
+    def _set_up(self, conn: sqlite3.Connection) -> None:
+        """Write-ahead logging and the table. Switching the journal mode needs the database to
+        itself, and SQLite answers "database is locked" at once (without waiting the busy
+        timeout) while another process opens or sets up the same new file: wait and try again,
+        up to ``timeout`` seconds."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                busy = "locked" in str(error) or "busy" in str(error)
+                if not busy or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def get(self, key: str) -> tuple[str, dict[str, Any]] | None:
         """Returns ``(response, usage)`` stored under ``key``, or ``None``."""

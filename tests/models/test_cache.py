@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -111,22 +112,40 @@ def test_cache_is_shared_between_two_processes(local_server, tmp_path):
     assert len(local_server.requests) == 1
 
 
-def test_concurrent_writers_in_two_processes(tmp_path):
-    path = tmp_path / "busy.sqlite"
+def test_processes_opening_a_new_cache_at_once_all_write(tmp_path):
+    # Four processes open the same new file at the same moment (a start time they wait for):
+    # SQLite refuses the switch to write-ahead logging while another process sets the file up,
+    # without waiting its busy timeout; the cache must wait and try again, not fail.
     code = textwrap.dedent(
-        f"""
-        import sys
+        """
+        import sys, time
         from afnio.models import ResponseCache
-        cache = ResponseCache({str(path)!r})
-        for i in range(100):
-            cache.put(f"{{sys.argv[1]}}-{{i}}", "x" * 100, {{"total_tokens": i}})
+        start = float(sys.argv[3])
+        while time.time() < start:
+            pass
+        cache = ResponseCache(sys.argv[2])
+        for i in range(50):
+            cache.put(f"{sys.argv[1]}-{i}", "x" * 100, {"total_tokens": i})
         """
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code, name]) for name in ("a", "b")]
-    assert [p.wait(timeout=60) for p in procs] == [0, 0]
-    cache = ResponseCache(path)
-    assert len(cache) == 200
-    assert cache.get("b-99") == ("x" * 100, {"total_tokens": 99})
+    names = ("a", "b", "c", "d")
+    for round_ in range(3):
+        path = tmp_path / f"busy-{round_}.sqlite"
+        start = time.time() + 1.0  # after every interpreter has started and imported afnio
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, name, str(path), repr(start)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for name in names
+        ]
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * len(names), errors
+        cache = ResponseCache(path)
+        assert len(cache) == 50 * len(names)
+        assert cache.get("d-49") == ("x" * 100, {"total_tokens": 49})
+        cache.close()
 
 
 def test_nothing_is_written_before_use(tmp_path):
