@@ -61,18 +61,22 @@ def call_site(frame: FrameType | None) -> CallSite | None:
     return CallSite(user.f_code.co_filename, user.f_lineno, user.f_globals)
 
 
-async def calling(coro: Coroutine[Any, Any, T], frame: FrameType | None) -> T:
-    """Runs ``coro`` with ``frame``'s user line (the caller of a blocking entry point) as its
-    call site.
+def calling(coro: Coroutine[Any, Any, T], frame: FrameType | None) -> Coroutine[Any, Any, T]:
+    """``coro``, run with ``frame``'s user line (the caller of a blocking or awaited entry
+    point) as its call site.
 
-    An outer call site wins: a model call made inside ``loss.backward()`` is attributed to the
-    user's ``backward()`` line, not to afnio's inner blocking calls.
+    The call site is read now, while the caller's stack is whole: once the caller awaits, its
+    coroutine frames are suspended and no longer link to the frames that called them. An outer
+    call site wins: a model call made inside ``loss.backward()`` is attributed to the user's
+    ``backward()`` line, not to afnio's inner blocking calls.
     """
-    if frame is None or _site.get() is not None:
-        return await coro
-    site = call_site(frame)
-    del frame  # the coroutine below may run long: keep no frame of the caller alive
-    if site is None:
+    site = None if frame is None else call_site(frame)
+    del frame  # the coroutine may run long: keep no frame of the caller alive
+    return _at_site(coro, site)
+
+
+async def _at_site(coro: Coroutine[Any, Any, T], site: CallSite | None) -> T:
+    if site is None or _site.get() is not None:
         return await coro
     token = _site.set(site)
     try:
@@ -108,5 +112,6 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
         site.lineno,
         module=module_globals.get("__name__"),
         registry=registry,
-        module_globals=module_globals,
+        # No module_globals: a module's loader may have no source to give (``python -``'s
+        # __main__ raises ImportError); a handler that shows the line finds it by file name.
     )

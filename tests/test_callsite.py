@@ -61,3 +61,23 @@ def test_warnings_from_the_loop_point_at_the_callers_line():
         line = sys._getframe().f_lineno + 1
         run_sync(warn_on_the_loop())
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+
+
+def test_a_warning_for_code_read_from_stdin_is_shown_not_raised():
+    # `python -` runs __main__ from stdin: its loader has no source to give for the warned line.
+    import subprocess
+
+    script = (
+        "import afnio._callsite as cs\n"
+        "from afnio._runtime import run_sync\n"
+        "async def warns():\n"
+        "    cs.warn('unpriced')\n"
+        "run_sync(warns())\n"
+        "print('went on')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-"], input=script, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "went on\n"
+    assert "<stdin>:5: UserWarning: unpriced" in done.stderr

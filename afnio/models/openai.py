@@ -26,8 +26,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 from afnio import _callsite
 from afnio._recording import current_owner, current_phase, record_call
@@ -64,6 +64,7 @@ from afnio.models.records import (
 __all__ = ["DEFAULT_DEADLINE", "DEFAULT_TIMEOUT", "INITIAL_USAGE", "AsyncOpenAI", "OpenAI"]
 
 logger = logging.getLogger("afnio.models")
+_T = TypeVar("_T")
 
 DEFAULT_MAX_CONCURRENCY = 32
 """Default limit on the calls one client has in flight at once."""
@@ -321,18 +322,22 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             raise ValueError("n > 1 is not supported for chat completions.")
         if completion_args.get("stream"):
             raise ValueError("stream=True is not supported: afnio needs the whole reply.")
+        return await self._on_loop(lambda: self._achat(messages, model, completion_args))
+
+    async def _on_loop(self, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Runs the coroutine ``make()`` on afnio's one event loop (where every call and the
+        SDK's async connections live) and waits for it from the caller's loop.
+
+        Context variables (the recording node) travel with the coroutine, and so does the
+        caller's line, to which warnings (an unpriced model...) are attributed.
+        """
         if self._resources.closed:
             raise RuntimeError(
                 f"This {type(self).__name__} client is closed; create a new one to make calls."
             )
         if in_loop_thread():
-            return await self._achat(messages, model, completion_args)
-        # Keep every call (and the SDK's async connections) on afnio's one loop; context
-        # variables (the recording node) travel with the coroutine, and so does the caller's
-        # frame, to which warnings are attributed.
-        call = _callsite.calling(
-            self._achat(messages, model, completion_args), _callsite.caller_frame()
-        )
+            return await make()
+        call = _callsite.calling(make(), _callsite.caller_frame())
         future = asyncio.run_coroutine_threadsafe(call, get_loop())
         return await asyncio.wrap_future(future)
 
@@ -366,16 +371,7 @@ class _OpenAIClient(TextCompletionModel, ChatCompletionModel, EmbeddingModel):
             raise TypeError(
                 f"`input` must be a str or a non-empty list of str, but got {input!r:.80}."
             )
-        if self._resources.closed:
-            raise RuntimeError(
-                f"This {type(self).__name__} client is closed; create a new one to make calls."
-            )
-        if in_loop_thread():
-            return await self._aembed(texts, model, embedding_args)
-        future = asyncio.run_coroutine_threadsafe(
-            self._aembed(texts, model, embedding_args), get_loop()
-        )
-        return await asyncio.wrap_future(future)
+        return await self._on_loop(lambda: self._aembed(texts, model, embedding_args))
 
     def embed(
         self, input: str | list[str], *, model: str, **embedding_args: Any

@@ -3,6 +3,7 @@ the local server's deterministic /v1/embeddings."""
 
 import asyncio
 import math
+import warnings
 
 import openai
 import pytest
@@ -128,4 +129,20 @@ def test_embed_sends_floats_unless_asked_and_decodes_base64(server):
     assert server.requests[-1].body["encoding_format"] == "base64"
     assert decoded == [pytest.approx(v, rel=1e-6) for v in floats]
     assert client.calls[-1].completion_args["encoding_format"] == "base64"
+    client.close()
+
+
+@pytest.mark.parametrize("blocking", [True, False], ids=["embed", "aembed"])
+def test_an_unpriced_embedding_model_warns_at_the_callers_line(server, blocking):
+    client = AsyncOpenAI(base_url=server.base_url, api_key=server.api_key)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if blocking:
+            client.embed("cat", model="my-local-embedder")
+        else:
+            asyncio.run(client.aembed("cat", model="my-local-embedder"))
+    (warning,) = [w for w in caught if "cost" in str(w.message).lower()]
+    assert str(warning.message).startswith(f"Cost is not computed for {server.base_url}")
+    assert warning.filename == __file__
+    assert client.calls[-1].cost is None
     client.close()

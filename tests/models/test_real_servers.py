@@ -4,6 +4,7 @@ mode of afnio.testing's server; each failure must say what happened, where, and 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -294,6 +295,20 @@ def test_unpriced_models_of_a_local_server_warn_once_at_the_callers_line(local_s
     assert warning.filename == __file__
     assert str(warning.message).startswith(f"Cost is not computed for {local_server.base_url}")
     assert client.unpriced_models == frozenset({"llama3.2", "qwen2.5"})
+
+
+def test_an_awaited_call_warns_at_the_line_that_awaits_it(local_server, make_client):
+    client = make_client()
+
+    async def user_code() -> str:
+        return await client.achat(messages=PING, model="llama3.2")  # the line warned about
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(user_code())
+    (warning,) = [w for w in caught if "cost" in str(w.message).lower()]
+    assert warning.filename == __file__
+    assert warning.lineno == user_code.__code__.co_firstlineno + 1
 
 
 def test_a_warning_from_backward_points_at_the_backward_line(local_server, make_client):
