@@ -248,10 +248,13 @@ class GraphView(SyncedWidget):
         else:
             self._throttle.poke()
 
-    def _publish(self) -> None:
+    def _publish(self) -> int:
+        """Publishes what changed; returns the size of what was sent (0 for nothing)."""
         text = self._state.take_published()
-        if text is not None:
-            self.graph_json = text
+        if text is None:
+            return 0
+        self.graph_json = text
+        return len(text)
 
     def _on_message(self, content: dict[str, Any]) -> None:
         kind = content.get("type")

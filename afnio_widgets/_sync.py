@@ -25,11 +25,24 @@ import traitlets
 
 from afnio_widgets._assets import Bundle, bundle, shared_bundle
 
-__all__ = ["DEFAULT_INTERVAL", "SyncedWidget", "Throttle", "flush_all", "update_interval"]
+__all__ = [
+    "BYTES_PER_SECOND",
+    "DEFAULT_INTERVAL",
+    "SyncedWidget",
+    "Throttle",
+    "flush_all",
+    "update_interval",
+]
 
 DEFAULT_INTERVAL = 0.08
 """Seconds between two updates of a view (12.5 a second) unless ``AFNIO_WIDGETS_INTERVAL`` says
 otherwise."""
+
+BYTES_PER_SECOND = 10_000_000
+"""How much synced state a view publishes per second at most. Every update travels whole from
+the kernel through the Jupyter server to the page, which parses it: at 12.5 updates a second a
+graph of 3,000 nodes (~1 MB) kept a two-core machine so busy that the page drew the final graph
+a second after the loop ended; at this rate it keeps up (``benchmarks/widgets.py``)."""
 
 
 def update_interval() -> float:
@@ -61,12 +74,14 @@ class Throttle:
     scheduled flushes start at least ``interval`` apart (so a steady stream of pokes is flushed
     ``1 / interval`` times a second), and a flush starts at least three times as long after the
     previous one ended as that one took (so publishing never takes more than a quarter of the
-    time).
+    time). When ``flush()`` returns how many bytes it published, the next flush also waits until
+    they went out at ``bytes_per_second`` (a large graph is published less often).
 
     Args:
         flush: The function that publishes what changed.
         interval: The minimum time between the starts of two flushes, in seconds (default:
             :func:`update_interval`).
+        bytes_per_second: The most a flush that returns its size may publish per second.
 
     Example:
         >>> calls = []
@@ -79,9 +94,17 @@ class Throttle:
         True
     """
 
-    def __init__(self, flush: Callable[[], Any], interval: float | None = None) -> None:
+    def __init__(
+        self,
+        flush: Callable[[], Any],
+        interval: float | None = None,
+        *,
+        bytes_per_second: float = BYTES_PER_SECOND,
+    ) -> None:
         self._flush = flush
         self.interval = update_interval() if interval is None else interval
+        self.bytes_per_second = bytes_per_second
+        self._size = 0
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -99,7 +122,8 @@ class Throttle:
             self._arm(self._wait())
 
     def _wait(self) -> float:
-        due = max(self._started + self.interval, self._last + 3 * self._took)
+        gap = max(self.interval, self._size / self.bytes_per_second)
+        due = max(self._started + gap, self._last + 3 * self._took)
         return due - time.monotonic()
 
     def _arm(self, delay: float) -> None:
@@ -124,8 +148,11 @@ class Throttle:
         """Flushes; the caller holds ``_flush_lock``."""
         self._started = time.monotonic()
         self.flushes += 1
+        self._size = 0
         try:
-            self._flush()
+            sent = self._flush()
+            if isinstance(sent, int) and not isinstance(sent, bool):
+                self._size = sent
         finally:
             self._last = time.monotonic()
             self._took = self._last - self._started

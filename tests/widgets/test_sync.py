@@ -85,3 +85,29 @@ def test_a_bad_interval_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, raw:
     monkeypatch.setenv("AFNIO_WIDGETS_INTERVAL", raw)
     with pytest.raises(ValueError, match=r"AFNIO_WIDGETS_INTERVAL must be a positive number"):
         update_interval()
+
+
+def test_a_large_update_holds_the_next_one_back_by_its_size(clock: FakeClock) -> None:
+    sizes = iter([2_000_000, 100])
+
+    throttle = Throttle(lambda: next(sizes), interval=0.08, bytes_per_second=10_000_000)
+    throttle.flush_now()  # 2 MB at 10 MB/s: the next flush starts 0.2 s after this one
+    throttle.poke()
+    assert RecordedTimer.armed == [pytest.approx(0.2)]
+    clock.now += 0.2
+    throttle.flush_now()  # 100 bytes: back to the interval
+    RecordedTimer.armed = []
+    throttle._timer = None  # the recorded timer never fires
+    throttle.poke()
+    assert RecordedTimer.armed == [pytest.approx(0.08)]
+
+
+def test_a_graph_view_publishes_its_size() -> None:
+    import afnio
+    from afnio_widgets import GraphView
+
+    view = GraphView(None, live=True)
+    _ = afnio.Variable("a" * 500, requires_grad=True) + afnio.Variable("b")
+    assert view._publish() == len(view.graph_json) > 500
+    assert view._publish() == 0  # nothing changed since
+    view.close()
