@@ -40,9 +40,9 @@ otherwise."""
 
 BYTES_PER_SECOND = 10_000_000
 """How much synced state a view publishes per second at most. Every update travels whole from
-the kernel through the Jupyter server to the page, which parses it: at 12.5 updates a second a
-graph of 3,000 nodes (~1 MB) kept a two-core machine so busy that the page drew the final graph
-a second after the loop ended; at this rate it keeps up (``benchmarks/widgets.py``)."""
+the kernel through the Jupyter server to the page, which parses it, so a graph of thousands of
+nodes (~1 MB a copy) is sent less often than a small one instead of keeping the kernel, the
+server and the page busy with copies the page will skip."""
 
 
 def update_interval() -> float:

@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -37,10 +38,6 @@ T = TypeVar("T")
 _handle_ids = itertools.count()
 _sequence_nrs = itertools.count()
 _calls_lock = threading.Lock()  # model calls land on nodes from several threads
-
-
-def _call_order(record: ModelCall) -> int:
-    return record.id
 
 
 # The Module being called, and its dotted path from the outermost one ("Agent.chat"): nodes
@@ -191,7 +188,7 @@ class Node:
         with _calls_lock:
             if self._calls is None:
                 self._calls = []
-            bisect.insort(self._calls, record, key=_call_order)
+            bisect.insort(self._calls, record, key=operator.attrgetter("id"))
         emit("model_call", node=self, record=record)
 
     def register_prehook(self, hook: Callable[..., Any]) -> RemovableHandle:
